@@ -1,0 +1,404 @@
+"""The HTTP face: FastAPI routes for the FHIR REST API under /fhir.
+
+Handlers are thin: authenticate, negotiate the format, call an interaction, render.
+They are `async def` and call the database directly: each worker process serves one
+query at a time with no thread hop (SQLite answers in microseconds); throughput scales
+by adding workers, which share state only through the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from urllib.parse import parse_qsl
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from carebridge.consent.model import Requester
+from carebridge.server import auth, bundle, formats
+from carebridge.server import interaction as ix
+from carebridge.server.capability import capability_statement
+from carebridge.server.db import Database
+from carebridge.server.disclosure import requester_for
+from carebridge.server.errors import FhirError, operation_outcome
+from carebridge.server.partners import Registry, all_partners
+from carebridge.server.validate import validate_resource
+
+log = logging.getLogger("carebridge")
+
+MAX_BODY_BYTES = int(os.environ.get("CAREBRIDGE_MAX_BODY_BYTES", str(10 * 1024 * 1024)))
+PURPOSE_CODES = frozenset(
+    {
+        "TREAT",
+        "ETREAT",
+        "CAREMGT",
+        "COC",
+        "PATRQT",
+        "FAMRQT",
+        "PWATRNY",
+        "SUPNWK",
+        "HOPERAT",
+        "HPAYMT",
+        "HRESCH",
+        "PUBHLTH",
+        "HSYSADMIN",
+        "HDIRECT",
+        "HMARKT",
+        "HQUALIMP",
+        "HLEGAL",
+        "HCOMPL",
+        "PATADMIN",
+        "PATSFTY",
+        "POPHLTH",
+        "SYSDEV",
+    }
+)
+
+
+@dataclass
+class State:
+    db: Database
+    signer: auth.Signer
+    registry: Registry
+    max_body: int = MAX_BODY_BYTES
+
+
+def base_url(request: Request) -> str:
+    return str(request.base_url).rstrip("/") + "/fhir"
+
+
+def fhir_response(result: ix.Result, fmt: str, *, pretty: bool = False) -> Response:
+    body = result.body
+    if body is None:
+        return Response(status_code=result.status, headers=result.headers)
+    if fmt == "json" and isinstance(body, dict):
+        body = orjson.dumps(body, option=orjson.OPT_INDENT_2 if pretty else 0)
+    elif fmt == "json" and pretty:
+        body = orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2)
+    else:
+        body = formats.render(body, fmt)
+    return Response(
+        body, status_code=result.status, headers=result.headers, media_type=formats.media_type(fmt)
+    )
+
+
+def _fmt(request: Request) -> str:
+    try:
+        return formats.negotiate(request.headers.get("accept"), request.query_params.get("_format"))
+    except FhirError:
+        return "json"
+
+
+def error_response(request: Request, exc: FhirError) -> Response:
+    fmt = _fmt(request)
+    headers = dict(exc.headers)
+    return Response(
+        formats.render(exc.outcome(), fmt),
+        status_code=exc.status,
+        headers=headers,
+        media_type=formats.media_type(fmt),
+    )
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise FhirError(413, f"the body is {declared} bytes; the limit is {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise FhirError(413, f"the body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def resource_body(request: Request, state: State) -> dict:
+    raw = await read_body(request, state.max_body)
+    fmt = formats.content_format(request.headers.get("content-type"))
+    return formats.parse_body(raw, fmt)
+
+
+def prefer(request: Request) -> dict[str, str]:
+    out = {}
+    for part in request.headers.get("prefer", "").split(";"):
+        for item in part.split(","):
+            k, _, v = item.strip().partition("=")
+            if k:
+                out[k.strip().lower()] = v.strip().strip('"')
+    return out
+
+
+def authenticate(request: Request, state: State) -> ix.Ctx:
+    token = auth.bearer(request.headers.get("authorization"))
+    claims = state.signer.verify(token)
+    purpose = request.headers.get("x-purpose-of-use", "TREAT").strip().upper() or "TREAT"
+    if purpose not in PURPOSE_CODES:
+        raise FhirError(
+            400,
+            f"X-Purpose-Of-Use '{purpose}' is not an HL7 v3 PurposeOfUse code (e.g. TREAT, ETREAT, CAREMGT)",
+        )
+    reason = request.headers.get("x-break-glass-reason")
+    reason = reason.strip() if reason and reason.strip() else None
+    with state.db.read() as c:
+        requester: Requester | None = requester_for(
+            c,
+            state.registry,
+            claims.partner_id,
+            practitioner=claims.practitioner,
+            purpose=purpose,
+            break_glass_reason=reason,
+        )
+    if requester is None:
+        raise auth.unauthorized(f"partner {claims.partner_id} is no longer registered")
+    p = prefer(request)
+    ret = p.get("return", "representation")
+    if ret not in ("minimal", "representation", "OperationOutcome", "operationoutcome"):
+        ret = "representation"
+    return ix.Ctx(
+        db=state.db,
+        registry=state.registry,
+        requester=requester,
+        scope=claims.scope,
+        base_url=base_url(request),
+        prefer_return="OperationOutcome" if ret.lower() == "operationoutcome" else ret,
+        lenient=p.get("handling") == "lenient",
+    )
+
+
+def query_list(request: Request) -> list[tuple[str, str]]:
+    return parse_qsl(request.url.query, keep_blank_values=True)
+
+
+def create_app(database_url: str | None = None, *, db: Database | None = None) -> FastAPI:
+    db = db or Database(database_url or os.environ.get("CAREBRIDGE_DATABASE", "sqlite:///carebridge.db"))
+    state = State(db=db, signer=auth.Signer(db), registry=Registry())
+    app = FastAPI(
+        title="carebridge",
+        description="FHIR R4 for community mental-health care coordination; see /fhir/metadata.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.cb = state
+
+    @app.exception_handler(FhirError)
+    async def _fhir_error(request: Request, exc: FhirError) -> Response:
+        return error_response(request, exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        text = {404: "no such endpoint: the FHIR base is /fhir", 405: f"{request.method} is not allowed here"}
+        return error_response(request, FhirError(exc.status_code, text.get(exc.status_code, str(exc.detail))))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return error_response(request, FhirError(400, f"bad request: {exc.errors()[:1]}"))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # A bug of ours, never the client's: log it, say nothing of its insides.
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(request, FhirError(500, "carebridge hit an internal error; it has been logged"))
+
+    def respond(request: Request, result: ix.Result) -> Response:
+        fmt = formats.negotiate(request.headers.get("accept"), request.query_params.get("_format"))
+        return fhir_response(result, fmt, pretty=request.query_params.get("_pretty") == "true")
+
+    # -- open endpoints ----------------------------------------------------------------
+    @app.get("/fhir/metadata")
+    async def metadata(request: Request) -> Response:
+        return respond(request, ix.Result(200, capability_statement(base_url(request), OPERATIONS)))
+
+    @app.get("/fhir/.well-known/smart-configuration")
+    async def smart_configuration(request: Request) -> Response:
+        base = base_url(request)
+        return Response(
+            orjson.dumps(
+                {
+                    "token_endpoint": f"{base}/token",
+                    "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+                    "token_endpoint_auth_signing_alg_values_supported": list(auth.ASSERTION_ALGORITHMS),
+                    "grant_types_supported": ["client_credentials"],
+                    "scopes_supported": ["system/*.cruds", "system/*.rs"],
+                    "capabilities": ["client-confidential-asymmetric"],
+                    "jwks_uri": f"{base}/.well-known/jwks.json",
+                }
+            ),
+            media_type="application/json",
+        )
+
+    @app.get("/fhir/.well-known/jwks.json")
+    async def jwks(request: Request) -> Response:
+        return Response(orjson.dumps(state.signer.jwks()), media_type="application/json")
+
+    @app.post("/fhir/token")
+    async def token(request: Request) -> Response:
+        def oauth_error(status: int, error: str, text: str) -> Response:
+            return Response(
+                orjson.dumps({"error": error, "error_description": text}),
+                status_code=status,
+                media_type="application/json",
+            )
+
+        raw = await read_body(request, 64 * 1024)
+        form = dict(parse_qsl(raw.decode("utf-8", "replace")))
+        if form.get("grant_type") != "client_credentials":
+            return oauth_error(400, "unsupported_grant_type", "grant_type must be client_credentials")
+        if form.get("client_assertion_type") != auth.ASSERTION_TYPE or not form.get("client_assertion"):
+            return oauth_error(
+                400,
+                "invalid_request",
+                f"send client_assertion_type={auth.ASSERTION_TYPE} and a client_assertion",
+            )
+        partners = {p.id: p for p in all_partners(db)}
+        try:
+            client_id = auth.verify_client_assertion(
+                db,
+                form["client_assertion"],
+                f"{base_url(request)}/token",
+                {k: p.jwks for k, p in partners.items()},
+            )
+        except FhirError as exc:
+            return oauth_error(401, "invalid_client", exc.diagnostics)
+        partner = partners[client_id]
+        scope = auth.narrow_scope(partner.scope, form.get("scope"))
+        if not scope:
+            return oauth_error(
+                400, "invalid_scope", f"none of the requested scopes are granted to {client_id}"
+            )
+        ttl = 300
+        return Response(
+            orjson.dumps(
+                {
+                    "access_token": state.signer.issue(client_id, scope, ttl=ttl),
+                    "token_type": "bearer",
+                    "expires_in": ttl,
+                    "scope": scope,
+                }
+            ),
+            media_type="application/json",
+            headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+        )
+
+    # -- validation --------------------------------------------------------------------
+    def _validate(resource: dict, rtype: str | None) -> ix.Result:
+        if resource.get("resourceType") == "Parameters":
+            for p in resource.get("parameter") or []:
+                if p.get("name") == "resource" and isinstance(p.get("resource"), dict):
+                    resource = p["resource"]
+                    break
+        if rtype and resource.get("resourceType") != rtype:
+            raise FhirError(400, f"$validate on {rtype} was sent a {resource.get('resourceType')}")
+        ix.check_type(resource.get("resourceType", ""))
+        try:
+            validate_resource(resource)
+        except FhirError as exc:
+            oo = exc.outcome()
+            return ix.Result(exc.status if exc.status in (400, 422) else 422, oo)
+        return ix.Result(200, operation_outcome("the resource is valid", "informational", "information"))
+
+    @app.post("/fhir/$validate")
+    async def validate_system(request: Request) -> Response:
+        authenticate(request, state)
+        return respond(request, _validate(await resource_body(request, state), None))
+
+    @app.post("/fhir/{rtype}/$validate")
+    async def validate_type(request: Request, rtype: str) -> Response:
+        authenticate(request, state)
+        ix.check_type(rtype)
+        return respond(request, _validate(await resource_body(request, state), rtype))
+
+    # -- whole-system ------------------------------------------------------------------
+    @app.post("/fhir")
+    @app.post("/fhir/")
+    async def batch(request: Request) -> Response:
+        ctx = authenticate(request, state)
+        body = await resource_body(request, state)
+        if body.get("resourceType") != "Bundle":
+            raise FhirError(400, "POST to the base URL takes a batch or transaction Bundle")
+        return respond(request, ix.Result(200, bundle.process(ctx, body)))
+
+    # -- type level --------------------------------------------------------------------
+    @app.get("/fhir/{rtype}/_history")
+    async def history_type(request: Request, rtype: str) -> Response:
+        ctx = authenticate(request, state)
+        return respond(request, ix.history(ctx, rtype, None, query_list(request), str(request.url)))
+
+    @app.get("/fhir/{rtype}")
+    async def search_get(request: Request, rtype: str) -> Response:
+        ctx = authenticate(request, state)
+        return respond(request, ix.search_type(ctx, rtype, query_list(request), str(request.url)))
+
+    @app.post("/fhir/{rtype}/_search")
+    async def search_post(request: Request, rtype: str) -> Response:
+        ctx = authenticate(request, state)
+        ctype = (request.headers.get("content-type") or "").split(";")[0].strip()
+        raw = await read_body(request, state.max_body)
+        if raw and ctype != "application/x-www-form-urlencoded":
+            raise FhirError(415, "POST _search takes application/x-www-form-urlencoded parameters")
+        params = query_list(request) + parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
+        return respond(request, ix.search_type(ctx, rtype, params, f"{base_url(request)}/{rtype}/_search"))
+
+    @app.post("/fhir/{rtype}")
+    async def create(request: Request, rtype: str) -> Response:
+        ctx = authenticate(request, state)
+        ix.check_type(rtype)
+        body = await resource_body(request, state)
+        return respond(
+            request, ix.create(ctx, rtype, body, if_none_exist=request.headers.get("if-none-exist"))
+        )
+
+    @app.put("/fhir/{rtype}")
+    async def conditional_update(request: Request, rtype: str) -> Response:
+        ctx = authenticate(request, state)
+        ix.check_type(rtype)
+        criteria = [(k, v) for k, v in query_list(request) if k not in ("_format", "_pretty")]
+        if not criteria:
+            raise FhirError(405, f"PUT needs an id ({rtype}/ID) or search criteria ({rtype}?identifier=...)")
+        body = await resource_body(request, state)
+        if_match = ix.parse_if_match(request.headers.get("if-match"))
+        return respond(request, ix.conditional_update(ctx, rtype, criteria, body, if_match=if_match))
+
+    # -- instance level ----------------------------------------------------------------
+    @app.get("/fhir/{rtype}/{rid}")
+    async def read(request: Request, rtype: str, rid: str) -> Response:
+        ctx = authenticate(request, state)
+        return respond(request, ix.read(ctx, rtype, rid))
+
+    @app.put("/fhir/{rtype}/{rid}")
+    async def update(request: Request, rtype: str, rid: str) -> Response:
+        ctx = authenticate(request, state)
+        ix.check_type(rtype)
+        body = await resource_body(request, state)
+        if_match = ix.parse_if_match(request.headers.get("if-match"))
+        return respond(request, ix.update(ctx, rtype, rid, body, if_match=if_match))
+
+    @app.delete("/fhir/{rtype}/{rid}")
+    async def delete(request: Request, rtype: str, rid: str) -> Response:
+        ctx = authenticate(request, state)
+        if_match = ix.parse_if_match(request.headers.get("if-match"))
+        return respond(request, ix.delete(ctx, rtype, rid, if_match=if_match))
+
+    @app.get("/fhir/{rtype}/{rid}/_history")
+    async def history_instance(request: Request, rtype: str, rid: str) -> Response:
+        ctx = authenticate(request, state)
+        return respond(request, ix.history(ctx, rtype, rid, query_list(request), str(request.url)))
+
+    @app.get("/fhir/{rtype}/{rid}/_history/{vid}")
+    async def vread(request: Request, rtype: str, rid: str, vid: str) -> Response:
+        ctx = authenticate(request, state)
+        return respond(request, ix.vread(ctx, rtype, rid, vid))
+
+    return app
+
+
+# Operations the server answers beyond the RESTful interactions: (name, definition, scope).
+OPERATIONS: list[tuple[str, str, str]] = [
+    ("validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate", "system"),
+]

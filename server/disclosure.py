@@ -1,0 +1,169 @@
+"""The door out: every resource that leaves carebridge passes through `Gate.disclose`.
+
+The gate gathers the facts a decision needs (the patient's custodian chain, their
+consents at their current consent version, the requester's organisation ancestry) and
+asks `carebridge.consent.decide.decide`, the one enforcement function. A permitted
+resource has references to what the requester may not see removed (rule 7); a denied
+one does not exist for the requester (rule 8). What was disclosed is kept for audit.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import orjson
+
+from carebridge.consent.decide import decide
+from carebridge.consent.model import Decision, PatientFacts, Requester
+from carebridge.consent.redact import redact
+from carebridge.server.db import Conn
+from carebridge.server.indexing import reference_target
+from carebridge.server.partners import Registry
+from carebridge.server.store import Row, row_from
+
+# Types outside every patient compartment: not personal data, not consent-controlled.
+NOT_PERSONAL = frozenset({"Organization", "Practitioner", "PractitionerRole", "Subscription"})
+# Audit trails are readable by the custodian and the person only (never by consent).
+CUSTODIAN_ONLY = frozenset({"AuditEvent"})
+
+_consent_cache: OrderedDict[tuple[str, int], tuple[dict, ...]] = OrderedDict()
+
+
+def _consents(c: Conn, patient: str, consent_version: int) -> tuple[dict, ...]:
+    key = (patient, consent_version)
+    hit = _consent_cache.get(key)
+    if hit is not None:
+        return hit
+    rows = c.all(
+        "SELECT body FROM resource WHERE patient = ? AND type = 'Consent' AND deleted = 0",
+        (patient,),
+    )
+    consents = tuple(orjson.loads(bytes(r[0])) for r in rows)
+    _consent_cache[key] = consents
+    if len(_consent_cache) > 20_000:
+        _consent_cache.popitem(last=False)
+    return consents
+
+
+@dataclass
+class Disclosed:
+    row: Row
+    decision: Decision
+
+
+@dataclass
+class Gate:
+    """One request's view through consent: who asks, and what they have been shown."""
+
+    conn: Conn
+    registry: Registry
+    requester: Requester
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    disclosed: list[Disclosed] = field(default_factory=list)
+    _facts: dict[str, PatientFacts | None] = field(default_factory=dict)
+    _seen: dict[str, bool] = field(default_factory=dict)
+
+    def facts(self, patient: str | None) -> PatientFacts | None:
+        if patient is None:
+            return None
+        if patient not in self._facts:
+            t = self.conn.one(
+                "SELECT managing_org, consent_version FROM patient_facts WHERE patient = ?",
+                (patient,),
+            )
+            managing_org, consent_version = (t[0], int(t[1])) if t else (None, 0)
+            self._facts[patient] = PatientFacts(
+                patient=f"Patient/{patient}",
+                custodian_chain=self.registry.chain(self.conn, managing_org),
+                consents=_consents(self.conn, patient, consent_version),
+                consent_version=consent_version,
+            )
+        return self._facts[patient]
+
+    def decide(self, row: Row, resource: dict) -> Decision:
+        if row.type in NOT_PERSONAL or row.patient is None:
+            if row.type in CUSTODIAN_ONLY:
+                return Decision(False, "denied", reason="audit records outside a compartment")
+            return decide(self.requester, resource, None, self.now)
+        decision = decide(self.requester, resource, self.facts(row.patient), self.now)
+        if row.type in CUSTODIAN_ONLY and decision.basis not in ("custodian", "person"):
+            return Decision(False, "denied", reason="audit records are for the custodian and the person")
+        return decision
+
+    def permits(self, row: Row) -> bool:
+        """Whether the requester may see this row (no audit: used for counting)."""
+        if row.deleted or row.body is None:
+            return False
+        ok = self.decide(row, orjson.loads(row.body)).permit
+        self._seen[row.ref] = ok
+        return ok
+
+    def disclose(self, row: Row, *, audit: bool = True) -> bytes | None:
+        """The bytes this requester may receive for `row`, or None if it does not exist for them."""
+        if row.deleted or row.body is None:
+            return None
+        resource = orjson.loads(row.body)
+        decision = self.decide(row, resource)
+        self._seen[row.ref] = decision.permit
+        if not decision.permit:
+            return None
+        out = redact(resource, lambda ref: self._may_see(ref, row, decision))
+        if audit and row.patient is not None:
+            self.disclosed.append(Disclosed(row, decision))
+        return row.body if out is resource else orjson.dumps(out)
+
+    def _may_see(self, ref: str, holder: Row, decision: Decision) -> bool:
+        target = reference_target(ref)
+        if target is None:
+            return True
+        ttype, _, tid = target.partition("/")
+        if ttype in NOT_PERSONAL:
+            return True
+        if decision.basis in ("custodian", "person") and target == f"Patient/{holder.patient}":
+            return True
+        if target in self._seen:
+            return self._seen[target]
+        t = self.conn.one(
+            "SELECT type, id, version, deleted, last_updated, patient, body FROM resource "
+            "WHERE type = ? AND id = ?",
+            (ttype, tid),
+        )
+        if t is None:
+            # Nothing stored there, so nothing to protect: a dangling reference stays.
+            self._seen[target] = True
+            return True
+        target_row = row_from(t)
+        if target_row.deleted:
+            self._seen[target] = True
+            return True
+        if decision.basis in ("custodian", "person") and target_row.patient == holder.patient:
+            self._seen[target] = True
+            return True
+        return self.permits(target_row)
+
+
+def requester_for(
+    conn: Conn,
+    registry: Registry,
+    partner_id: str,
+    *,
+    practitioner: str | None,
+    purpose: str,
+    break_glass_reason: str | None,
+) -> Requester | None:
+    registry.refresh(conn)
+    partner = registry.partner(conn, partner_id)
+    if partner is None:
+        return None
+    return Requester(
+        partner_id=partner.id,
+        kind=partner.kind,
+        organization=partner.organization,
+        org_chain=registry.chain(conn, partner.organization),
+        practitioner=practitioner,
+        patient=partner.patient,
+        purpose=purpose,
+        break_glass_reason=break_glass_reason,
+    )

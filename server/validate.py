@@ -1,0 +1,91 @@
+"""Validation on write: once, before storing; reads never re-parse.
+
+Structure and datatypes are checked by the fhir.resources R4B models (which accept R4
+4.0.1 content); UK rules and reference targets, which the models do not know, here.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from fhir.resources.R4B import get_fhir_model_class
+from nhs_number import is_valid as nhs_number_is_valid
+from pydantic import ValidationError
+
+from carebridge.mappings.vocabulary import NHS_NUMBER_SYSTEM
+from carebridge.server.catalog import RESOURCE_TYPES
+from carebridge.server.errors import FhirError
+from carebridge.server.indexing import walk
+
+
+@lru_cache(maxsize=64)
+def _model(name: str) -> Any:
+    return get_fhir_model_class(name)
+
+
+def check_structure(resource: dict) -> None:
+    """400 when the content is not a structurally valid FHIR R4 resource."""
+    name = resource.get("resourceType")
+    try:
+        _model(name).model_validate(resource)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors()[:5]:
+            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
+            msg = err.get("msg", "invalid")
+            problems.append(f"{name}.{loc}: {msg}" if loc else f"{name}: {msg}")
+        more = len(exc.errors()) - len(problems)
+        text = "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
+        raise FhirError(400, f"not a valid FHIR R4 {name}: {text}") from None
+    except (TypeError, ValueError) as exc:
+        raise FhirError(400, f"not a valid FHIR R4 {name}: {exc}") from None
+
+
+def nhs_number_problem(value: Any) -> str | None:
+    if not isinstance(value, str) or not value.isdigit() or len(value) != 10:
+        return f"'{value}' is not an NHS number: it must be exactly 10 digits with no spaces"
+    if not nhs_number_is_valid(value):
+        return f"'{value}' is not a valid NHS number: its check digit (modulus 11) is wrong"
+    return None
+
+
+def check_nhs_numbers(resource: dict) -> None:
+    """422 naming the field for any NHS number identifier that fails modulus 11."""
+    name = resource["resourceType"]
+    for i, ident in enumerate(resource.get("identifier") or []):
+        if isinstance(ident, dict) and ident.get("system") == NHS_NUMBER_SYSTEM:
+            problem = nhs_number_problem(ident.get("value"))
+            if problem:
+                raise FhirError(
+                    422,
+                    f"{name}.identifier[{i}].value: {problem}",
+                    code="value",
+                    expression=[f"{name}.identifier[{i}].value"],
+                )
+
+
+def check_reference_targets(resource: dict) -> None:
+    """422 when a reference element points at a type the element does not allow."""
+    name = resource["resourceType"]
+    rt = RESOURCE_TYPES[name]
+    for path, allowed in rt.reference_targets.items():
+        for ref in walk(resource, path):
+            target = ref.get("reference") if isinstance(ref, dict) else None
+            if not isinstance(target, str) or target.startswith("#") or target.startswith("urn:"):
+                continue
+            parts = target.split("/_history/")[0].rstrip("/").split("/")
+            ref_type = parts[-2] if len(parts) >= 2 else ""
+            if ref_type not in allowed:
+                raise FhirError(
+                    422,
+                    f"{name}.{path} refers to {target}, but it must refer to " + " or ".join(allowed),
+                    code="value",
+                    expression=[f"{name}.{path}"],
+                )
+
+
+def validate_resource(resource: dict) -> None:
+    check_structure(resource)
+    check_nhs_numbers(resource)
+    check_reference_targets(resource)
