@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
@@ -30,6 +31,7 @@ from carebridge.server.partners import Registry, all_partners
 from carebridge.server.validate import validate_resource
 
 log = logging.getLogger("carebridge")
+Handler = Callable[[Request], Awaitable[Response]]
 
 MAX_BODY_BYTES = int(os.environ.get("CAREBRIDGE_MAX_BODY_BYTES", str(10 * 1024 * 1024)))
 PURPOSE_CODES = frozenset(
@@ -69,7 +71,13 @@ class State:
 
 
 def base_url(request: Request) -> str:
-    return str(request.base_url).rstrip("/") + "/fhir"
+    # Built from the scope directly: Starlette's URL objects cost more than the read itself.
+    scope = request.scope
+    host = request.headers.get("host")
+    if not host:
+        server = scope.get("server") or ("localhost", 80)
+        host = f"{server[0]}:{server[1]}"
+    return f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}/fhir"
 
 
 def fhir_response(result: ix.Result, fmt: str, *, pretty: bool = False) -> Response:
@@ -145,15 +153,23 @@ def authenticate(request: Request, state: State) -> ix.Ctx:
         )
     reason = request.headers.get("x-break-glass-reason")
     reason = reason.strip() if reason and reason.strip() else None
-    with state.db.read() as c:
-        requester: Requester | None = requester_for(
-            c,
-            state.registry,
-            claims.partner_id,
-            practitioner=claims.practitioner,
-            purpose=purpose,
-            break_glass_reason=reason,
-        )
+    key = (claims.partner_id, claims.practitioner, purpose, reason)
+    requester: Requester | None = state.registry.requesters.get(key)
+    if requester is None:
+        with state.db.read() as c:
+            requester = requester_for(
+                c,
+                state.registry,
+                claims.partner_id,
+                practitioner=claims.practitioner,
+                purpose=purpose,
+                break_glass_reason=reason,
+                refresh=False,  # each interaction checks the registry generation in its own query
+            )
+        if requester is not None:
+            if len(state.registry.requesters) > 10_000:  # free-text reasons must not grow it forever
+                state.registry.requesters.clear()
+            state.registry.requesters[key] = requester
     if requester is None:
         raise auth.unauthorized(f"partner {claims.partner_id} is no longer registered")
     p = prefer(request)
@@ -206,16 +222,29 @@ def create_app(database_url: str | None = None, *, db: Database | None = None) -
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response(request, FhirError(500, "carebridge hit an internal error; it has been logged"))
 
+    def route(path: str, method: str) -> Callable[[Handler], Handler]:
+        """Plain Starlette routes: handlers take the Request and nothing needs injecting,
+        so FastAPI's per-request dependency solving would be pure overhead on every read."""
+
+        def register(fn: Handler) -> Handler:
+            app.add_route(path, fn, methods=[method], include_in_schema=False)
+            return fn
+
+        return register
+
     def respond(request: Request, result: ix.Result) -> Response:
-        fmt = formats.negotiate(request.headers.get("accept"), request.query_params.get("_format"))
-        return fhir_response(result, fmt, pretty=request.query_params.get("_pretty") == "true")
+        if not request.scope.get("query_string"):  # the common case: nothing to parse
+            return fhir_response(result, formats.negotiate(request.headers.get("accept"), None))
+        params = request.query_params
+        fmt = formats.negotiate(request.headers.get("accept"), params.get("_format"))
+        return fhir_response(result, fmt, pretty=params.get("_pretty") == "true")
 
     # -- open endpoints ----------------------------------------------------------------
-    @app.get("/fhir/metadata")
+    @route("/fhir/metadata", "GET")
     async def metadata(request: Request) -> Response:
         return respond(request, ix.Result(200, capability_statement(base_url(request), OPERATIONS)))
 
-    @app.get("/fhir/.well-known/smart-configuration")
+    @route("/fhir/.well-known/smart-configuration", "GET")
     async def smart_configuration(request: Request) -> Response:
         base = base_url(request)
         return Response(
@@ -233,11 +262,11 @@ def create_app(database_url: str | None = None, *, db: Database | None = None) -
             media_type="application/json",
         )
 
-    @app.get("/fhir/.well-known/jwks.json")
+    @route("/fhir/.well-known/jwks.json", "GET")
     async def jwks(request: Request) -> Response:
         return Response(orjson.dumps(state.signer.jwks()), media_type="application/json")
 
-    @app.post("/fhir/token")
+    @route("/fhir/token", "POST")
     async def token(request: Request) -> Response:
         def oauth_error(status: int, error: str, text: str) -> Response:
             return Response(
@@ -303,20 +332,21 @@ def create_app(database_url: str | None = None, *, db: Database | None = None) -
             return ix.Result(exc.status if exc.status in (400, 422) else 422, oo)
         return ix.Result(200, operation_outcome("the resource is valid", "informational", "information"))
 
-    @app.post("/fhir/$validate")
+    @route("/fhir/$validate", "POST")
     async def validate_system(request: Request) -> Response:
         authenticate(request, state)
         return respond(request, _validate(await resource_body(request, state), None))
 
-    @app.post("/fhir/{rtype}/$validate")
-    async def validate_type(request: Request, rtype: str) -> Response:
+    @route("/fhir/{rtype}/$validate", "POST")
+    async def validate_type(request: Request) -> Response:
+        rtype = request.path_params["rtype"]
         authenticate(request, state)
         ix.check_type(rtype)
         return respond(request, _validate(await resource_body(request, state), rtype))
 
     # -- whole-system ------------------------------------------------------------------
-    @app.post("/fhir")
-    @app.post("/fhir/")
+    @route("/fhir", "POST")
+    @route("/fhir/", "POST")
     async def batch(request: Request) -> Response:
         ctx = authenticate(request, state)
         body = await resource_body(request, state)
@@ -325,18 +355,21 @@ def create_app(database_url: str | None = None, *, db: Database | None = None) -
         return respond(request, ix.Result(200, bundle.process(ctx, body)))
 
     # -- type level --------------------------------------------------------------------
-    @app.get("/fhir/{rtype}/_history")
-    async def history_type(request: Request, rtype: str) -> Response:
+    @route("/fhir/{rtype}/_history", "GET")
+    async def history_type(request: Request) -> Response:
+        rtype = request.path_params["rtype"]
         ctx = authenticate(request, state)
         return respond(request, ix.history(ctx, rtype, None, query_list(request), str(request.url)))
 
-    @app.get("/fhir/{rtype}")
-    async def search_get(request: Request, rtype: str) -> Response:
+    @route("/fhir/{rtype}", "GET")
+    async def search_get(request: Request) -> Response:
+        rtype = request.path_params["rtype"]
         ctx = authenticate(request, state)
         return respond(request, ix.search_type(ctx, rtype, query_list(request), str(request.url)))
 
-    @app.post("/fhir/{rtype}/_search")
-    async def search_post(request: Request, rtype: str) -> Response:
+    @route("/fhir/{rtype}/_search", "POST")
+    async def search_post(request: Request) -> Response:
+        rtype = request.path_params["rtype"]
         ctx = authenticate(request, state)
         ctype = (request.headers.get("content-type") or "").split(";")[0].strip()
         raw = await read_body(request, state.max_body)
@@ -345,8 +378,9 @@ def create_app(database_url: str | None = None, *, db: Database | None = None) -
         params = query_list(request) + parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
         return respond(request, ix.search_type(ctx, rtype, params, f"{base_url(request)}/{rtype}/_search"))
 
-    @app.post("/fhir/{rtype}")
-    async def create(request: Request, rtype: str) -> Response:
+    @route("/fhir/{rtype}", "POST")
+    async def create(request: Request) -> Response:
+        rtype = request.path_params["rtype"]
         ctx = authenticate(request, state)
         ix.check_type(rtype)
         body = await resource_body(request, state)
@@ -354,8 +388,9 @@ def create_app(database_url: str | None = None, *, db: Database | None = None) -
             request, ix.create(ctx, rtype, body, if_none_exist=request.headers.get("if-none-exist"))
         )
 
-    @app.put("/fhir/{rtype}")
-    async def conditional_update(request: Request, rtype: str) -> Response:
+    @route("/fhir/{rtype}", "PUT")
+    async def conditional_update(request: Request) -> Response:
+        rtype = request.path_params["rtype"]
         ctx = authenticate(request, state)
         ix.check_type(rtype)
         criteria = [(k, v) for k, v in query_list(request) if k not in ("_format", "_pretty")]
@@ -366,32 +401,43 @@ def create_app(database_url: str | None = None, *, db: Database | None = None) -
         return respond(request, ix.conditional_update(ctx, rtype, criteria, body, if_match=if_match))
 
     # -- instance level ----------------------------------------------------------------
-    @app.get("/fhir/{rtype}/{rid}")
-    async def read(request: Request, rtype: str, rid: str) -> Response:
+    @route("/fhir/{rtype}/{rid}", "GET")
+    async def read(request: Request) -> Response:
+        rtype = request.path_params["rtype"]
+        rid = request.path_params["rid"]
         ctx = authenticate(request, state)
         return respond(request, ix.read(ctx, rtype, rid))
 
-    @app.put("/fhir/{rtype}/{rid}")
-    async def update(request: Request, rtype: str, rid: str) -> Response:
+    @route("/fhir/{rtype}/{rid}", "PUT")
+    async def update(request: Request) -> Response:
+        rtype = request.path_params["rtype"]
+        rid = request.path_params["rid"]
         ctx = authenticate(request, state)
         ix.check_type(rtype)
         body = await resource_body(request, state)
         if_match = ix.parse_if_match(request.headers.get("if-match"))
         return respond(request, ix.update(ctx, rtype, rid, body, if_match=if_match))
 
-    @app.delete("/fhir/{rtype}/{rid}")
-    async def delete(request: Request, rtype: str, rid: str) -> Response:
+    @route("/fhir/{rtype}/{rid}", "DELETE")
+    async def delete(request: Request) -> Response:
+        rtype = request.path_params["rtype"]
+        rid = request.path_params["rid"]
         ctx = authenticate(request, state)
         if_match = ix.parse_if_match(request.headers.get("if-match"))
         return respond(request, ix.delete(ctx, rtype, rid, if_match=if_match))
 
-    @app.get("/fhir/{rtype}/{rid}/_history")
-    async def history_instance(request: Request, rtype: str, rid: str) -> Response:
+    @route("/fhir/{rtype}/{rid}/_history", "GET")
+    async def history_instance(request: Request) -> Response:
+        rtype = request.path_params["rtype"]
+        rid = request.path_params["rid"]
         ctx = authenticate(request, state)
         return respond(request, ix.history(ctx, rtype, rid, query_list(request), str(request.url)))
 
-    @app.get("/fhir/{rtype}/{rid}/_history/{vid}")
-    async def vread(request: Request, rtype: str, rid: str, vid: str) -> Response:
+    @route("/fhir/{rtype}/{rid}/_history/{vid}", "GET")
+    async def vread(request: Request) -> Response:
+        rtype = request.path_params["rtype"]
+        rid = request.path_params["rid"]
+        vid = request.path_params["vid"]
         ctx = authenticate(request, state)
         return respond(request, ix.vread(ctx, rtype, rid, vid))
 

@@ -35,14 +35,14 @@ def _schema(dialect: str) -> list[str]:
         f"""CREATE TABLE IF NOT EXISTS resource (
             type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
             deleted INTEGER NOT NULL DEFAULT 0, last_updated TEXT NOT NULL, seq {big} NOT NULL,
-            patient TEXT, body {blob}, PRIMARY KEY (type, id))""",
+            patient TEXT, refs TEXT, body {blob}, PRIMARY KEY (type, id))""",
         "CREATE INDEX IF NOT EXISTS resource_type_lu ON resource (type, last_updated, id)",
         "CREATE INDEX IF NOT EXISTS resource_patient ON resource (patient, type)",
         # Every version ever written; seq orders all changes (history, export, outbox).
         f"""CREATE TABLE IF NOT EXISTS history (
             seq {serial}, type TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL,
             deleted INTEGER NOT NULL DEFAULT 0, last_updated TEXT NOT NULL, method TEXT NOT NULL,
-            patient TEXT, body {blob}, UNIQUE (type, id, version))""",
+            patient TEXT, refs TEXT, body {blob}, UNIQUE (type, id, version))""",
         "CREATE INDEX IF NOT EXISTS history_type_seq ON history (type, seq)",
         # Search index rows, one table per parameter type.
         """CREATE TABLE IF NOT EXISTS idx_token (
@@ -187,6 +187,8 @@ class Database:
             raw.execute("PRAGMA synchronous=NORMAL")
             raw.execute("PRAGMA busy_timeout=30000")
             raw.execute("PRAGMA foreign_keys=OFF")
+            # Reads by id map pages instead of copying them through read() calls.
+            raw.execute("PRAGMA mmap_size=268435456")
             self._local.conn = raw
         return raw
 

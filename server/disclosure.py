@@ -10,8 +10,10 @@ one does not exist for the requester (rule 8). What was disclosed is kept for au
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
@@ -21,12 +23,13 @@ from carebridge.consent.redact import redact
 from carebridge.server.db import Conn
 from carebridge.server.indexing import reference_target
 from carebridge.server.partners import Registry
-from carebridge.server.store import Row, row_from
+from carebridge.server.store import COLUMNS, Row, row_from
 
 # Types outside every patient compartment: not personal data, not consent-controlled.
 NOT_PERSONAL = frozenset({"Organization", "Practitioner", "PractitionerRole", "Subscription"})
 # Audit trails are readable by the custodian and the person only (never by consent).
 CUSTODIAN_ONLY = frozenset({"AuditEvent"})
+SEES_WHOLE_COMPARTMENT = frozenset({"custodian", "person"})
 
 _consent_cache: OrderedDict[tuple[str, int], tuple[dict, ...]] = OrderedDict()
 
@@ -47,6 +50,34 @@ def _consents(c: Conn, patient: str, consent_version: int) -> tuple[dict, ...]:
     return consents
 
 
+class LazyResource(Mapping):
+    """A stored body parsed only if the decision looks inside it (custodians never do)."""
+
+    __slots__ = ("_body", "_data")
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+        self._data: dict | None = None
+
+    @property
+    def data(self) -> dict:
+        if self._data is None:
+            self._data = orjson.loads(self._body)
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
 @dataclass
 class Disclosed:
     row: Row
@@ -65,6 +96,16 @@ class Gate:
     _facts: dict[str, PatientFacts | None] = field(default_factory=dict)
     _seen: dict[str, bool] = field(default_factory=dict)
 
+    def prime(self, patient: str, managing_org: str | None, consent_version: int) -> None:
+        """Facts already fetched with the row, so deciding needs no further query."""
+        if patient not in self._facts:
+            self._facts[patient] = PatientFacts(
+                patient=f"Patient/{patient}",
+                custodian_chain=self.registry.chain(self.conn, managing_org),
+                consents=_consents(self.conn, patient, consent_version) if consent_version else (),
+                consent_version=consent_version,
+            )
+
     def facts(self, patient: str | None) -> PatientFacts | None:
         if patient is None:
             return None
@@ -73,22 +114,16 @@ class Gate:
                 "SELECT managing_org, consent_version FROM patient_facts WHERE patient = ?",
                 (patient,),
             )
-            managing_org, consent_version = (t[0], int(t[1])) if t else (None, 0)
-            self._facts[patient] = PatientFacts(
-                patient=f"Patient/{patient}",
-                custodian_chain=self.registry.chain(self.conn, managing_org),
-                consents=_consents(self.conn, patient, consent_version),
-                consent_version=consent_version,
-            )
+            self.prime(patient, *((t[0], int(t[1])) if t else (None, 0)))
         return self._facts[patient]
 
-    def decide(self, row: Row, resource: dict) -> Decision:
+    def decide(self, row: Row, resource: Mapping) -> Decision:
         if row.type in NOT_PERSONAL or row.patient is None:
             if row.type in CUSTODIAN_ONLY:
                 return Decision(False, "denied", reason="audit records outside a compartment")
-            return decide(self.requester, resource, None, self.now)
-        decision = decide(self.requester, resource, self.facts(row.patient), self.now)
-        if row.type in CUSTODIAN_ONLY and decision.basis not in ("custodian", "person"):
+            return decide(self.requester, resource, None, self.now)  # type: ignore[arg-type]
+        decision = decide(self.requester, resource, self.facts(row.patient), self.now)  # type: ignore[arg-type]
+        if row.type in CUSTODIAN_ONLY and decision.basis not in SEES_WHOLE_COMPARTMENT:
             return Decision(False, "denied", reason="audit records are for the custodian and the person")
         return decision
 
@@ -96,7 +131,7 @@ class Gate:
         """Whether the requester may see this row (no audit: used for counting)."""
         if row.deleted or row.body is None:
             return False
-        ok = self.decide(row, orjson.loads(row.body)).permit
+        ok = self.decide(row, LazyResource(row.body)).permit
         self._seen[row.ref] = ok
         return ok
 
@@ -104,15 +139,17 @@ class Gate:
         """The bytes this requester may receive for `row`, or None if it does not exist for them."""
         if row.deleted or row.body is None:
             return None
-        resource = orjson.loads(row.body)
-        decision = self.decide(row, resource)
+        lazy = LazyResource(row.body)
+        decision = self.decide(row, lazy)
         self._seen[row.ref] = decision.permit
         if not decision.permit:
             return None
-        out = redact(resource, lambda ref: self._may_see(ref, row, decision))
         if audit and row.patient is not None:
             self.disclosed.append(Disclosed(row, decision))
-        return row.body if out is resource else orjson.dumps(out)
+        if row.refs is None or all(self._may_see(ref, row, decision) for ref in row.refs.split()):
+            return row.body  # the stored bytes, untouched: the common case
+        out = redact(lazy.data, lambda ref: self._may_see(ref, row, decision))
+        return row.body if out is lazy.data else orjson.dumps(out)
 
     def _may_see(self, ref: str, holder: Row, decision: Decision) -> bool:
         target = reference_target(ref)
@@ -121,24 +158,18 @@ class Gate:
         ttype, _, tid = target.partition("/")
         if ttype in NOT_PERSONAL:
             return True
-        if decision.basis in ("custodian", "person") and target == f"Patient/{holder.patient}":
+        whole = decision.basis in SEES_WHOLE_COMPARTMENT
+        if whole and target == f"Patient/{holder.patient}":
             return True
         if target in self._seen:
             return self._seen[target]
-        t = self.conn.one(
-            "SELECT type, id, version, deleted, last_updated, patient, body FROM resource "
-            "WHERE type = ? AND id = ?",
-            (ttype, tid),
-        )
+        t = self.conn.one(f"SELECT {COLUMNS} FROM resource WHERE type = ? AND id = ?", (ttype, tid))
         if t is None:
             # Nothing stored there, so nothing to protect: a dangling reference stays.
             self._seen[target] = True
             return True
         target_row = row_from(t)
-        if target_row.deleted:
-            self._seen[target] = True
-            return True
-        if decision.basis in ("custodian", "person") and target_row.patient == holder.patient:
+        if target_row.deleted or (whole and target_row.patient == holder.patient):
             self._seen[target] = True
             return True
         return self.permits(target_row)
@@ -152,8 +183,10 @@ def requester_for(
     practitioner: str | None,
     purpose: str,
     break_glass_reason: str | None,
+    refresh: bool = True,
 ) -> Requester | None:
-    registry.refresh(conn)
+    if refresh:
+        registry.refresh(conn)
     partner = registry.partner(conn, partner_id)
     if partner is None:
         return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import calendar
 import re
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 _DATE = re.compile(
     r"^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:T(\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?"
@@ -71,8 +72,18 @@ def instant_key(instant: str) -> str:
     return rng[0] if rng else instant
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+@lru_cache(maxsize=8192)
 def http_date(instant: str) -> str:
-    """RFC 7231 date for Last-Modified."""
-    rng = date_range(instant)
-    dt = datetime.strptime(rng[0], FMT).replace(tzinfo=UTC) if rng else datetime.now(UTC)
-    return dt.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    """RFC 7231 date for Last-Modified (cached: every read of a version asks again)."""
+    try:
+        dt = datetime.fromisoformat(instant.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        dt = datetime.now(UTC)
+    return (
+        f"{_DAYS[dt.weekday()]}, {dt.day:02d} {_MONTHS[dt.month - 1]} {dt.year} "
+        f"{dt.hour:02d}:{dt.minute:02d}:{dt.second:02d} GMT"
+    )

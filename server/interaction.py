@@ -12,10 +12,10 @@ import orjson
 
 from carebridge.consent.model import Requester
 from carebridge.server import search, store
-from carebridge.server.auth import require_scope
+from carebridge.server.auth import require_scope, unauthorized
 from carebridge.server.catalog import NON_RESOURCE_TYPES, RESOURCE_TYPES
 from carebridge.server.db import Conflict, Conn, Database
-from carebridge.server.disclosure import Gate
+from carebridge.server.disclosure import Gate, requester_for
 from carebridge.server.errors import FhirError, not_found
 from carebridge.server.instants import http_date
 from carebridge.server.partners import Registry
@@ -45,8 +45,30 @@ class Ctx:
     prefer_return: str = "representation"
     lenient: bool = False
     gates: list[Gate] = field(default_factory=list)
+    _fresh: bool = False
 
-    def gate(self, conn: Conn) -> Gate:
+    def fresh(self, conn: Conn, gens: tuple[int, int] | None = None) -> None:
+        """Make sure the requester was built from the current registry (rule 10 for partners)."""
+        if self._fresh:
+            return
+        if self.registry.stale(gens if gens is not None else self.registry.generations(conn)):
+            r = self.requester
+            rebuilt = requester_for(
+                conn,
+                self.registry,
+                r.partner_id,
+                practitioner=r.practitioner,
+                purpose=r.purpose,
+                break_glass_reason=r.break_glass_reason,
+                refresh=False,
+            )
+            if rebuilt is None:
+                raise unauthorized(f"partner {r.partner_id} is no longer registered")
+            self.requester = rebuilt
+        self._fresh = True
+
+    def gate(self, conn: Conn, gens: tuple[int, int] | None = None) -> Gate:
+        self.fresh(conn, gens)
         g = Gate(conn, self.registry, self.requester)
         self.gates.append(g)
         return g
@@ -93,14 +115,29 @@ def _last_live_body(c: Conn, row: Row) -> Row | None:
     return store.row_from(t) if t else None
 
 
+# The row, its patient's consent facts and the registry generations in one query: the
+# hot path of every read by id.
+READ_SQL = (
+    "SELECT r.type, r.id, r.version, r.deleted, r.last_updated, r.patient, r.refs, r.body, "
+    "f.managing_org, f.consent_version, "
+    "(SELECT value FROM generation WHERE name = 'partner'), "
+    "(SELECT value FROM generation WHERE name = 'org') "
+    "FROM resource r LEFT JOIN patient_facts f ON f.patient = r.patient "
+    "WHERE r.type = ? AND r.id = ?"
+)
+
+
 def read(ctx: Ctx, rtype: str, rid: str) -> Result:
     check_type(rtype)
     require_scope(ctx.scope, rtype, "read")
     with ctx.db.read() as c:
-        gate = ctx.gate(c)
-        row = store.current(c, rtype, rid)
-        if row is None:
+        t = c.one(READ_SQL, (rtype, rid))
+        if t is None:
             raise not_found(rtype, rid)
+        row = store.row_from(t[:8])
+        gate = ctx.gate(c, (int(t[10]), int(t[11])))
+        if row.patient is not None:
+            gate.prime(row.patient, t[8], int(t[9] or 0))
         if row.deleted:
             live = _last_live_body(c, row)
             # Only someone who could see it is told it was deleted (410); others get 404.
@@ -398,7 +435,7 @@ def history(ctx: Ctx, rtype: str, rid: str | None, params: list[tuple[str, str]]
                 [*args, *([position] if position is not None else []), count + 1],
             )
             for t in rows:
-                seq, row, method = t[0], store.row_from(t[1:8]), t[8]
+                seq, row, method = t[0], store.row_from(t[1:9]), t[9]
                 position = seq
                 if row.deleted:
                     live = _last_live_body(c, row)

@@ -154,14 +154,26 @@ class Registry:
         self._gen: tuple[int, int] = (-1, -1)
         self._partners: dict[str, Partner | None] = {}
         self._chains: dict[str, tuple[str, ...]] = {}
+        # Requesters built from the cached facts, keyed by (partner, practitioner, purpose, reason).
+        self.requesters: dict[tuple, object] = {}
+
+    @staticmethod
+    def generations(c: Conn) -> tuple[int, int]:
+        gens = dict(c.all("SELECT name, value FROM generation"))
+        return int(gens.get("partner", 0)), int(gens.get("org", 0))
+
+    def stale(self, gens: tuple[int, int]) -> bool:
+        """Forget cached facts if the registry or organisation tree changed; True if it did."""
+        if gens == self._gen:
+            return False
+        self._gen = gens
+        self._partners.clear()
+        self._chains.clear()
+        self.requesters.clear()
+        return True
 
     def refresh(self, c: Conn) -> None:
-        gens = dict(c.all("SELECT name, value FROM generation"))
-        gen = (int(gens.get("partner", 0)), int(gens.get("org", 0)))
-        if gen != self._gen:
-            self._gen = gen
-            self._partners.clear()
-            self._chains.clear()
+        self.stale(self.generations(c))
 
     def partner(self, c: Conn, partner_id: str) -> Partner | None:
         if partner_id not in self._partners:

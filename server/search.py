@@ -394,8 +394,8 @@ def iter_matches(
         )
         rows = c.all(sql, [*args, *cargs, batch])
         for t in rows:
-            key = list(t[7:])
-            yield row_from(t[:7]), key
+            key = list(t[8:])
+            yield row_from(t[:8]), key
             position = key
         if len(rows) < batch:
             return

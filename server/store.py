@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from carebridge.consent.redact import references
 from carebridge.server.catalog import RESOURCE_TYPES
 from carebridge.server.db import Conn
 from carebridge.server.errors import FhirError
@@ -28,6 +29,9 @@ class Row:
     deleted: bool
     last_updated: str
     patient: str | None
+    # Space-separated "Type/id" targets of every reference in the body, kept on write so
+    # disclosure can tell whether anything needs redacting without parsing the body.
+    refs: str | None
     body: bytes | None
 
     @property
@@ -38,14 +42,14 @@ class Row:
         return orjson.loads(self.body) if self.body else {}
 
 
-COLUMNS = "type, id, version, deleted, last_updated, patient, body"
+COLUMNS = "type, id, version, deleted, last_updated, patient, refs, body"
 
 
 def row_from(t: tuple) -> Row:
-    body = t[6]
+    body = t[7]
     if body is not None and not isinstance(body, bytes):
         body = bytes(body)
-    return Row(t[0], t[1], int(t[2]), bool(t[3]), t[4], t[5], body)
+    return Row(t[0], t[1], int(t[2]), bool(t[3]), t[4], t[5], t[6], body)
 
 
 def new_id() -> str:
@@ -137,22 +141,23 @@ def put(
     meta["lastUpdated"] = stamp
     resource["meta"] = meta
     patient = compartment_patient(c, resource)
+    refs = " ".join(sorted(references(resource))) or None
     body = orjson.dumps(resource)
-    seq = _history(c, rtype, rid, vid, False, stamp, method, patient, body)
+    seq = _history(c, rtype, rid, vid, False, stamp, method, patient, refs, body)
     if existing:
         c.run(
-            "UPDATE resource SET version = ?, deleted = 0, last_updated = ?, seq = ?, patient = ?, body = ? "
-            "WHERE type = ? AND id = ?",
-            (vid, stamp, seq, patient, body, rtype, rid),
+            "UPDATE resource SET version = ?, deleted = 0, last_updated = ?, seq = ?, patient = ?, "
+            "refs = ?, body = ? WHERE type = ? AND id = ?",
+            (vid, stamp, seq, patient, refs, body, rtype, rid),
         )
     else:
         c.run(
-            f"INSERT INTO resource ({COLUMNS}, seq) VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
-            (rtype, rid, vid, stamp, patient, body, seq),
+            f"INSERT INTO resource ({COLUMNS}, seq) VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?)",
+            (rtype, rid, vid, stamp, patient, refs, body, seq),
         )
     _reindex(c, rtype, rid, resource)
     _after_write(c, resource, patient)
-    return Row(rtype, rid, vid, False, stamp, patient, body), existing is None or existing[1]
+    return Row(rtype, rid, vid, False, stamp, patient, refs, body), existing is None or existing[1]
 
 
 def delete(c: Conn, rtype: str, rid: str, *, if_match: int | None = None) -> Row | None:
@@ -166,16 +171,16 @@ def delete(c: Conn, rtype: str, rid: str, *, if_match: int | None = None) -> Row
     vid = existing[0] + 1
     stamp = now_instant()
     patient = old.patient if old else None
-    seq = _history(c, rtype, rid, vid, True, stamp, "DELETE", patient, None)
+    seq = _history(c, rtype, rid, vid, True, stamp, "DELETE", patient, None, None)
     c.run(
-        "UPDATE resource SET version = ?, deleted = 1, last_updated = ?, seq = ?, body = NULL "
-        "WHERE type = ? AND id = ?",
+        "UPDATE resource SET version = ?, deleted = 1, last_updated = ?, seq = ?, refs = NULL, "
+        "body = NULL WHERE type = ? AND id = ?",
         (vid, stamp, seq, rtype, rid),
     )
     _reindex(c, rtype, rid, None)
     if old and old.body:
         _after_delete(c, old.resource(), patient)
-    return Row(rtype, rid, vid, True, stamp, patient, None)
+    return Row(rtype, rid, vid, True, stamp, patient, None, None)
 
 
 def _history(
@@ -187,12 +192,13 @@ def _history(
     stamp: str,
     method: str,
     patient: str | None,
+    refs: str | None,
     body: bytes | None,
 ) -> int:
     t = c.one(
-        "INSERT INTO history (type, id, version, deleted, last_updated, method, patient, body) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
-        (rtype, rid, vid, 1 if deleted else 0, stamp, method, patient, body),
+        "INSERT INTO history (type, id, version, deleted, last_updated, method, patient, refs, body) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+        (rtype, rid, vid, 1 if deleted else 0, stamp, method, patient, refs, body),
     )
     assert t is not None
     return int(t[0])
