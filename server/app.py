@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from carebridge.consent.model import Requester
 from carebridge.server import auth, bundle, formats
 from carebridge.server import interaction as ix
+from carebridge.server.audit import AuditWriter, events_for
 from carebridge.server.capability import capability_statement
 from carebridge.server.db import Database
 from carebridge.server.disclosure import requester_for
@@ -67,6 +68,7 @@ class State:
     db: Database
     signer: auth.Signer
     registry: Registry
+    audit: AuditWriter
     max_body: int = MAX_BODY_BYTES
 
 
@@ -193,7 +195,7 @@ def query_list(request: Request) -> list[tuple[str, str]]:
 
 def create_app(database_url: str | None = None, *, db: Database | None = None) -> FastAPI:
     db = db or Database(database_url or os.environ.get("CAREBRIDGE_DATABASE", "sqlite:///carebridge.db"))
-    state = State(db=db, signer=auth.Signer(db), registry=Registry())
+    state = State(db=db, signer=auth.Signer(db), registry=Registry(), audit=AuditWriter(db))
     app = FastAPI(
         title="carebridge",
         description="FHIR R4 for community mental-health care coordination; see /fhir/metadata.",
@@ -238,6 +240,12 @@ def create_app(database_url: str | None = None, *, db: Database | None = None) -
         params = request.query_params
         fmt = formats.negotiate(request.headers.get("accept"), params.get("_format"))
         return fhir_response(result, fmt, pretty=params.get("_pretty") == "true")
+
+    async def disclose(request: Request, ctx: ix.Ctx, result: ix.Result, interaction: str) -> Response:
+        """Answer only once the audit of what this answer discloses is stored (rule 9)."""
+        formats.negotiate(request.headers.get("accept"), request.query_params.get("_format"))  # 406 first
+        await state.audit.commit(events_for(ctx.gates, interaction))
+        return respond(request, result)
 
     # -- open endpoints ----------------------------------------------------------------
     @route("/fhir/metadata", "GET")
@@ -352,20 +360,26 @@ def create_app(database_url: str | None = None, *, db: Database | None = None) -
         body = await resource_body(request, state)
         if body.get("resourceType") != "Bundle":
             raise FhirError(400, "POST to the base URL takes a batch or transaction Bundle")
-        return respond(request, ix.Result(200, bundle.process(ctx, body)))
+        return await disclose(
+            request, ctx, ix.Result(200, bundle.process(ctx, body)), body.get("type", "batch")
+        )
 
     # -- type level --------------------------------------------------------------------
     @route("/fhir/{rtype}/_history", "GET")
     async def history_type(request: Request) -> Response:
         rtype = request.path_params["rtype"]
         ctx = authenticate(request, state)
-        return respond(request, ix.history(ctx, rtype, None, query_list(request), str(request.url)))
+        return await disclose(
+            request, ctx, ix.history(ctx, rtype, None, query_list(request), str(request.url)), "history-type"
+        )
 
     @route("/fhir/{rtype}", "GET")
     async def search_get(request: Request) -> Response:
         rtype = request.path_params["rtype"]
         ctx = authenticate(request, state)
-        return respond(request, ix.search_type(ctx, rtype, query_list(request), str(request.url)))
+        return await disclose(
+            request, ctx, ix.search_type(ctx, rtype, query_list(request), str(request.url)), "search-type"
+        )
 
     @route("/fhir/{rtype}/_search", "POST")
     async def search_post(request: Request) -> Response:
@@ -376,7 +390,8 @@ def create_app(database_url: str | None = None, *, db: Database | None = None) -
         if raw and ctype != "application/x-www-form-urlencoded":
             raise FhirError(415, "POST _search takes application/x-www-form-urlencoded parameters")
         params = query_list(request) + parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
-        return respond(request, ix.search_type(ctx, rtype, params, f"{base_url(request)}/{rtype}/_search"))
+        result = ix.search_type(ctx, rtype, params, f"{base_url(request)}/{rtype}/_search")
+        return await disclose(request, ctx, result, "search-type")
 
     @route("/fhir/{rtype}", "POST")
     async def create(request: Request) -> Response:
@@ -406,7 +421,7 @@ def create_app(database_url: str | None = None, *, db: Database | None = None) -
         rtype = request.path_params["rtype"]
         rid = request.path_params["rid"]
         ctx = authenticate(request, state)
-        return respond(request, ix.read(ctx, rtype, rid))
+        return await disclose(request, ctx, ix.read(ctx, rtype, rid), "read")
 
     @route("/fhir/{rtype}/{rid}", "PUT")
     async def update(request: Request) -> Response:
@@ -431,7 +446,12 @@ def create_app(database_url: str | None = None, *, db: Database | None = None) -
         rtype = request.path_params["rtype"]
         rid = request.path_params["rid"]
         ctx = authenticate(request, state)
-        return respond(request, ix.history(ctx, rtype, rid, query_list(request), str(request.url)))
+        return await disclose(
+            request,
+            ctx,
+            ix.history(ctx, rtype, rid, query_list(request), str(request.url)),
+            "history-instance",
+        )
 
     @route("/fhir/{rtype}/{rid}/_history/{vid}", "GET")
     async def vread(request: Request) -> Response:
@@ -439,7 +459,7 @@ def create_app(database_url: str | None = None, *, db: Database | None = None) -
         rid = request.path_params["rid"]
         vid = request.path_params["vid"]
         ctx = authenticate(request, state)
-        return respond(request, ix.vread(ctx, rtype, rid, vid))
+        return await disclose(request, ctx, ix.vread(ctx, rtype, rid, vid), "vread")
 
     return app
 
