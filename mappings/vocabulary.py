@@ -28,6 +28,24 @@ SECTIONS: dict[str, str] = {
     "transfer": "Moving between services",
 }
 
+# How a sentence names each section: "Bath Mind can see Millie's <phrase>".
+SECTION_PHRASES: dict[str, str] = {
+    "plan": "care plan",
+    "about-me": "'about me' page",
+    "daily-activities": "daily activities",
+    "contact-plan": "contact plan",
+    "contacts": "contacts",
+    "medication-agreement": "medication agreement",
+    "family-relationships": "family and relationships",
+    "faith-spirituality": "faith and spirituality",
+    "education-training": "education and training",
+    "strengths-community": "skills, strengths and community activities",
+    "recovery-goals": "recovery goals",
+    "crisis-plan": "crisis plan",
+    "risk-assessment": "risk assessment",
+    "transfer": "transfer plan",
+}
+
 NHS_NUMBER_SYSTEM = "https://fhir.nhs.uk/Id/nhs-number"
 ODS_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
 PARTNER_KIND_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/partner-kind"

@@ -21,9 +21,11 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carebridge.consent.model import Requester
-from carebridge.server import auth, bundle, formats
+from carebridge.mappings.vocabulary import CANONICAL_BASE
+from carebridge.server import auth, bundle, formats, operations
 from carebridge.server import interaction as ix
 from carebridge.server.audit import AuditWriter, events_for
+from carebridge.server.auth import require_scope
 from carebridge.server.capability import capability_statement
 from carebridge.server.db import Database
 from carebridge.server.disclosure import requester_for
@@ -352,6 +354,34 @@ def create_app(database_url: str | None = None, *, db: Database | None = None) -
         ix.check_type(rtype)
         return respond(request, _validate(await resource_body(request, state), rtype))
 
+    # -- consent operations ------------------------------------------------------------
+    @route("/fhir/Consent/$evaluate", "POST")
+    async def consent_evaluate(request: Request) -> Response:
+        ctx = authenticate(request, state)
+        return respond(request, operations.evaluate(ctx, await resource_body(request, state)))
+
+    @route("/fhir/Patient/{rid}/$sharing-choices", "GET")
+    async def choices_read(request: Request) -> Response:
+        ctx = authenticate(request, state)
+        result = operations.read_choices(ctx, request.path_params["rid"])
+        return Response(orjson.dumps(result.body), media_type="application/json")
+
+    @route("/fhir/Patient/{rid}/$sharing-choices", "POST")
+    async def choices_save(request: Request) -> Response:
+        ctx = authenticate(request, state)
+        require_scope(ctx.scope, "Consent", "create")
+        raw = await read_body(request, state.max_body)
+        choices = operations.choices_from_parameters(formats.parse_body(raw, "json"))
+        return respond(request, operations.save_choices(ctx, request.path_params["rid"], choices))
+
+    @route("/fhir/Patient/{rid}/$everything", "GET")
+    async def patient_everything(request: Request) -> Response:
+        ctx = authenticate(request, state)
+        require_scope(ctx.scope, "Patient", "read")
+        return await disclose(
+            request, ctx, operations.everything(ctx, request.path_params["rid"]), "operation"
+        )
+
     # -- whole-system ------------------------------------------------------------------
     @route("/fhir", "POST")
     @route("/fhir/", "POST")
@@ -467,4 +497,7 @@ def create_app(database_url: str | None = None, *, db: Database | None = None) -
 # Operations the server answers beyond the RESTful interactions: (name, definition, scope).
 OPERATIONS: list[tuple[str, str, str]] = [
     ("validate", "http://hl7.org/fhir/OperationDefinition/Resource-validate", "system"),
+    ("evaluate", f"{CANONICAL_BASE}/OperationDefinition/Consent-evaluate", "Consent"),
+    ("sharing-choices", f"{CANONICAL_BASE}/OperationDefinition/Patient-sharing-choices", "Patient"),
+    ("everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything", "Patient"),
 ]

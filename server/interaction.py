@@ -20,7 +20,7 @@ from carebridge.server.errors import FhirError, not_found
 from carebridge.server.instants import http_date
 from carebridge.server.partners import Registry
 from carebridge.server.store import Row
-from carebridge.server.validate import validate_resource
+from carebridge.server.validate import check_consent_write, validate_resource
 
 
 @dataclass
@@ -201,6 +201,12 @@ def _written(ctx: Ctx, c: Conn, row: Row, status: int) -> Result:
     return Result(status, body, headers, row)
 
 
+def _write_rules(c: Conn, resource: dict) -> None:
+    """Rules that need the database, checked inside the write's own transaction."""
+    if resource["resourceType"] == "Consent":
+        check_consent_write(c, resource)
+
+
 def _visible_for_write(ctx: Ctx, c: Conn, rtype: str, rid: str) -> None:
     """Writers change only what they may see: a hidden resource does not exist for them."""
     row = store.current(c, rtype, rid)
@@ -239,6 +245,7 @@ def _create(
             if not ctx.gate(c).permits(row):
                 raise FhirError(409, f"If-None-Exist: {if_none_exist} matches a resource you may not see")
             return _written(ctx, c, row, 200)
+    _write_rules(c, resource)
     row, _ = store.put(c, resource, rid=rid or store.new_id(), method="POST")
     return _written(ctx, c, row, 201)
 
@@ -260,6 +267,7 @@ def update(
         existing = store.current(c, rtype, rid)
         if existing is None or existing.deleted:
             require_scope(ctx.scope, rtype, "create")
+        _write_rules(c, resource)
         row, created = store.put(c, resource, rid=rid, method="PUT", if_match=if_match)
         return _written(ctx, c, row, 201 if created else 200)
 
@@ -279,6 +287,7 @@ def conditional_update(
     resource = _prepare(rtype, resource)
 
     def run(c: Conn) -> Result:
+        _write_rules(c, resource)
         matches = _search_rows(ctx, c, rtype, criteria)
         if len(matches) > 1:
             raise FhirError(

@@ -13,10 +13,13 @@ from fhir.resources.R4B import get_fhir_model_class
 from nhs_number import is_valid as nhs_number_is_valid
 from pydantic import ValidationError
 
+from carebridge.consent.validate import check_consent
 from carebridge.mappings.vocabulary import NHS_NUMBER_SYSTEM
+from carebridge.server import store
 from carebridge.server.catalog import RESOURCE_TYPES
+from carebridge.server.db import Conn
 from carebridge.server.errors import FhirError
-from carebridge.server.indexing import walk
+from carebridge.server.indexing import reference_target, walk
 
 
 @lru_cache(maxsize=64)
@@ -89,3 +92,23 @@ def validate_resource(resource: dict) -> None:
     check_structure(resource)
     check_nhs_numbers(resource)
     check_reference_targets(resource)
+
+
+def check_consent_write(c: Conn, consent: dict) -> None:
+    """422 for a Consent the engine cannot apply exactly, naming the provision and why."""
+
+    def resolves(ref: str) -> bool:
+        target = reference_target(ref)
+        if target is None:
+            return False
+        rtype, _, rid = target.partition("/")
+        row = store.current(c, rtype, rid)
+        return row is not None and not row.deleted
+
+    problems = check_consent(consent, resolves)
+    if problems:
+        raise FhirError(
+            422,
+            "carebridge cannot apply this Consent exactly as written: " + "; ".join(problems),
+            code="business-rule",
+        )
