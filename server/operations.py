@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from fastapi import Request
+from fastapi.responses import Response
 
 from carebridge.consent.choices import choice_problems, choices_to_consent, consent_to_choices
 from carebridge.consent.explain import explain
@@ -18,10 +20,12 @@ from carebridge.mappings.vocabulary import (
     SECTION_PHRASES,
     SECTION_SYSTEM,
 )
-from carebridge.server import partners, store
+from carebridge.server import formats, partners, store
+from carebridge.server.auth import require_scope
 from carebridge.server.db import Conn
 from carebridge.server.disclosure import Gate
 from carebridge.server.errors import FhirError, not_found
+from carebridge.server.http import Kit, read_body
 from carebridge.server.indexing import reference_target
 from carebridge.server.interaction import Ctx, Result
 from carebridge.server.store import COLUMNS, Row, row_from
@@ -296,9 +300,36 @@ def everything(ctx: Ctx, patient: str) -> Result:
     return Result(200, out)
 
 
-__all__ = [
-    "evaluate",
-    "everything",
-    "read_choices",
-    "save_choices",
-]
+def register(kit: Kit) -> None:
+    """Routes: POST Consent/$evaluate, GET|POST Patient/{id}/$sharing-choices,
+    GET Patient/{id}/$everything."""
+    kit.operation("evaluate", f"{CANONICAL_BASE}/OperationDefinition/Consent-evaluate", "Consent")
+    kit.operation(
+        "sharing-choices", f"{CANONICAL_BASE}/OperationDefinition/Patient-sharing-choices", "Patient"
+    )
+    kit.operation("everything", "http://hl7.org/fhir/OperationDefinition/Patient-everything", "Patient")
+
+    @kit.route("/fhir/Consent/$evaluate", "POST")
+    async def consent_evaluate(request: Request) -> Response:
+        ctx = kit.authenticate(request)
+        return kit.respond(request, evaluate(ctx, await kit.body(request)))
+
+    @kit.route("/fhir/Patient/{rid}/$sharing-choices", "GET")
+    async def choices_read(request: Request) -> Response:
+        ctx = kit.authenticate(request)
+        result = read_choices(ctx, request.path_params["rid"])
+        return Response(orjson.dumps(result.body), media_type="application/json")
+
+    @kit.route("/fhir/Patient/{rid}/$sharing-choices", "POST")
+    async def choices_save(request: Request) -> Response:
+        ctx = kit.authenticate(request)
+        require_scope(ctx.scope, "Consent", "create")
+        raw = await read_body(request, kit.state.max_body)
+        choices = choices_from_parameters(formats.parse_body(raw, "json"))
+        return kit.respond(request, save_choices(ctx, request.path_params["rid"], choices))
+
+    @kit.route("/fhir/Patient/{rid}/$everything", "GET")
+    async def patient_everything(request: Request) -> Response:
+        ctx = kit.authenticate(request)
+        require_scope(ctx.scope, "Patient", "read")
+        return await kit.disclose(request, ctx, everything(ctx, request.path_params["rid"]), "operation")
