@@ -100,9 +100,25 @@ def main() -> None:
     results = []
     for workers in args.workers:
         fixed = serve(
-            [sys.executable, "-m", "uvicorn", "fixed_app:app", "--app-dir", str(HERE), "--port",
-             str(args.port + 1), "--workers", str(workers), "--log-level", "warning",
-             "--loop", "uvloop", "--http", "httptools", "--no-access-log"],
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "fixed_app:app",
+                "--app-dir",
+                str(HERE),
+                "--port",
+                str(args.port + 1),
+                "--workers",
+                str(workers),
+                "--log-level",
+                "warning",
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+            ],
             env,
         )
         server = serve(
@@ -137,7 +153,10 @@ def main() -> None:
 
     print()
     print(f"read by id, {args.connections} connections, {args.seconds}s per run, SQLite, loopback")
-    print(f"{'workers':>7} {'endpoint':<28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'vs fixed':>9}")
+    print(
+        f"{'workers':>7} {'endpoint':<28} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'non-2xx':>8} {'vs fixed':>9}"
+    )
     for row in results:
         base = row["fixed"]["rps"]
         for key, label in (

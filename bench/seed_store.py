@@ -51,12 +51,16 @@ def consent(patient: str) -> dict:
     return {
         "resourceType": "Consent",
         "status": "active",
-        "scope": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/consentscope",
-                              "code": "patient-privacy"}]},
+        "scope": {
+            "coding": [
+                {"system": "http://terminology.hl7.org/CodeSystem/consentscope", "code": "patient-privacy"}
+            ]
+        },
         "category": [{"coding": [{"system": "http://loinc.org", "code": "59284-0"}]}],
         "patient": {"reference": f"Patient/{patient}"},
-        "policyRule": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode",
-                                   "code": "OPTIN"}]},
+        "policyRule": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OPTIN"}]
+        },
         "provision": {
             "type": "deny",
             "provision": [
@@ -81,13 +85,23 @@ def populate(url: str, *, plans: int, patients: int) -> dict[str, str]:
         ready = c.one("SELECT COUNT(*) FROM resource WHERE type = 'CarePlan'")[0] >= plans
     if not ready:
         with db.write() as c:
-            store.put(c, {"resourceType": "Organization", "name": "Bench alliance"}, rid=ALLIANCE, method="PUT")
-        partners.add(db, partners.Partner(TRUST, "Bench trust", "trust", partners.DEFAULT_SCOPES["trust"]),
-                     replace=True)
+            store.put(
+                c, {"resourceType": "Organization", "name": "Bench alliance"}, rid=ALLIANCE, method="PUT"
+            )
         partners.add(
             db,
-            partners.Partner(VOLUNTARY, "Bench voluntary", "voluntary", partners.DEFAULT_SCOPES["voluntary"],
-                             part_of=ALLIANCE),
+            partners.Partner(TRUST, "Bench trust", "trust", partners.DEFAULT_SCOPES["trust"]),
+            replace=True,
+        )
+        partners.add(
+            db,
+            partners.Partner(
+                VOLUNTARY,
+                "Bench voluntary",
+                "voluntary",
+                partners.DEFAULT_SCOPES["voluntary"],
+                part_of=ALLIANCE,
+            ),
             replace=True,
         )
         batch = 2000
@@ -111,7 +125,9 @@ def populate(url: str, *, plans: int, patients: int) -> dict[str, str]:
             with db.write() as c:
                 for i in range(start, min(start + batch, plans + 1)):
                     patient = f"p-{i % patients}"
-                    store.put(c, care_plan(i, patient, SECTIONS[i % len(SECTIONS)]), rid=f"cp-{i}", method="PUT")
+                    store.put(
+                        c, care_plan(i, patient, SECTIONS[i % len(SECTIONS)]), rid=f"cp-{i}", method="PUT"
+                    )
     signer = Signer(db)
     tokens = {
         "custodian": signer.issue(TRUST, partners.DEFAULT_SCOPES["trust"], ttl=7200),
