@@ -463,6 +463,9 @@ def history(ctx: Ctx, rtype: str, rid: str | None, params: list[tuple[str, str]]
                 last_seq = seq
             if len(rows) < count + 1:
                 done = True
+        if rid is not None and cursor is None and not entries:
+            # Nothing of it may be shown: it does not exist for this requester (rule 8).
+            raise not_found(rtype, rid)
     links = [{"relation": "self", "url": self_url}]
     if next_cursor is not None:
         path = f"{rtype}/{rid}/_history" if rid else f"{rtype}/_history"
