@@ -143,11 +143,15 @@ def world() -> tuple[PatientFacts, list[dict], list[Requester]]:
         section("millie-goals-section", "recovery-goals"),
         section("millie-crisis", "crisis-plan"),
         section("millie-transfer", "transfer"),
-        section("millie-meds", "medication-agreement", meta={
-            "lastUpdated": "2026-05-03T10:00:00Z",
-            "tag": [{"system": SECTION_SYSTEM, "code": "medication-agreement"}],
-            "security": [{"system": CONF, "code": "R"}],
-        }),
+        section(
+            "millie-meds",
+            "medication-agreement",
+            meta={
+                "lastUpdated": "2026-05-03T10:00:00Z",
+                "tag": [{"system": SECTION_SYSTEM, "code": "medication-agreement"}],
+                "security": [{"system": CONF, "code": "R"}],
+            },
+        ),
         {
             "resourceType": "RiskAssessment",
             "id": "millie-risk",
@@ -166,22 +170,34 @@ def world() -> tuple[PatientFacts, list[dict], list[Requester]]:
     ]
     requesters = [
         Requester(
-            "bath-mind", "voluntary", "Organization/bath-mind",
+            "bath-mind",
+            "voluntary",
+            "Organization/bath-mind",
             ("Organization/bath-mind", "Organization/banes-voluntary-alliance"),
         ),
         Requester(
-            "citizens-advice", "voluntary", "Organization/citizens-advice-banes",
+            "citizens-advice",
+            "voluntary",
+            "Organization/citizens-advice-banes",
             ("Organization/citizens-advice-banes", "Organization/banes-voluntary-alliance"),
         ),
         Requester("keynsham-gp", "gp", "Organization/keynsham-gp", ("Organization/keynsham-gp",)),
         Requester("icr", "icr", "Organization/banes-icr", ("Organization/banes-icr",)),
         Requester(
-            "keynsham-gp", "gp", "Organization/keynsham-gp", ("Organization/keynsham-gp",),
-            purpose="ETREAT", break_glass_reason="unconscious in A&E",
+            "keynsham-gp",
+            "gp",
+            "Organization/keynsham-gp",
+            ("Organization/keynsham-gp",),
+            purpose="ETREAT",
+            break_glass_reason="unconscious in A&E",
         ),
         Requester(
-            "icr", "icr", "Organization/banes-icr", ("Organization/banes-icr",),
-            purpose="ETREAT", break_glass_reason="crisis team call-out",
+            "icr",
+            "icr",
+            "Organization/banes-icr",
+            ("Organization/banes-icr",),
+            purpose="ETREAT",
+            break_glass_reason="crisis team call-out",
         ),
     ]
     return facts, resources, requesters
@@ -194,8 +210,9 @@ def run(seconds: float, fresh: bool = False) -> float:
     facts, resources, requesters = world()
     clear_policy_cache()
     if fresh:
-        batch = [(replace(r), res, replace(facts))
-                 for _ in range(50) for r in requesters for res in resources]
+        batch = [
+            (replace(r), res, replace(facts)) for _ in range(50) for r in requesters for res in resources
+        ]
     else:
         batch = [(r, res, facts) for _ in range(50) for r in requesters for res in resources]
     calls = 0

@@ -135,3 +135,26 @@ def populate(url: str, *, plans: int, patients: int) -> dict[str, str]:
     }
     db.close()
     return tokens
+
+
+def populate_crowded_patient(url: str, patient: str, *, plans: int, shared_fraction: float) -> None:
+    """One patient with many CarePlans, of which only `shared_fraction` are in sections their
+    consent shares with the voluntary partner (the rest in a section it keeps back)."""
+    db = Database(url)
+    shared_every = round(1 / shared_fraction)
+    with db.write() as c:
+        store.put(
+            c,
+            {
+                "resourceType": "Patient",
+                "identifier": [{"system": NHS_NUMBER_SYSTEM, "value": nhs_number(10**6)}],
+                "managingOrganization": {"reference": f"Organization/{TRUST}"},
+            },
+            rid=patient,
+            method="PUT",
+        )
+        store.put(c, consent(patient), rid=f"consent-{patient}", method="PUT")
+        for i in range(plans):
+            section = SECTIONS[0] if i % shared_every == 0 else "crisis-plan"
+            store.put(c, care_plan(i, patient, section), rid=f"{patient}-cp-{i}", method="PUT")
+    db.close()

@@ -63,7 +63,6 @@ def _schema(dialect: str) -> list[str]:
             type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL, target TEXT NOT NULL)""",
         "CREATE INDEX IF NOT EXISTS idx_ref_q ON idx_ref (type, param, target)",
         "CREATE INDEX IF NOT EXISTS idx_ref_r ON idx_ref (type, id)",
-        "CREATE INDEX IF NOT EXISTS idx_ref_t ON idx_ref (target)",
         # Per-patient facts the consent decision needs, kept in step by every write.
         """CREATE TABLE IF NOT EXISTS patient_facts (
             patient TEXT PRIMARY KEY, managing_org TEXT, consent_version INTEGER NOT NULL DEFAULT 0)""",

@@ -94,6 +94,8 @@ def index_rows(rt: ResourceType, resource: dict) -> dict[str, list[tuple]]:
                         rows["date"].append((param.name, low, high))
                 elif param.type == "reference":
                     target = reference_target(value)
-                    if target:
+                    # A parameter with declared targets indexes only those (AuditEvent.patient
+                    # reads entity.what, which also names CarePlans and Consents).
+                    if target and (not param.targets or target.split("/", 1)[0] in param.targets):
                         rows["ref"].append((param.name, target))
     return rows

@@ -8,7 +8,8 @@ all inside the caller's transaction.
 
 from __future__ import annotations
 
-import uuid
+import secrets
+import time
 from dataclasses import dataclass
 
 import orjson
@@ -53,7 +54,9 @@ def row_from(t: tuple) -> Row:
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A server-assigned id that sorts by creation time: new rows land at the end of every
+    (type, id) index instead of on random pages, which keeps bulk writes (audit) cheap."""
+    return f"{time.time_ns():016x}-{secrets.token_hex(6)}"
 
 
 def current(c: Conn, rtype: str, rid: str) -> Row | None:
