@@ -331,9 +331,7 @@ def _patient(
     }
 
 
-def _related(
-    rid: str, patient: str, code: str, display: str, given: str, family: str, phone: str
-) -> dict:
+def _related(rid: str, patient: str, code: str, display: str, given: str, family: str, phone: str) -> dict:
     return {
         "resourceType": "RelatedPerson",
         "id": rid,
@@ -357,9 +355,7 @@ def _related(
     }
 
 
-def _care_team(
-    patient: str, name: str, members: list[tuple[str, dict]], note: str | None = None
-) -> dict:
+def _care_team(patient: str, name: str, members: list[tuple[str, dict]], note: str | None = None) -> dict:
     team: dict = {
         "resourceType": "CareTeam",
         "id": f"{patient}-care-team",
@@ -367,9 +363,7 @@ def _care_team(
         "status": "active",
         "name": name,
         "subject": _ref("Patient", patient),
-        "participant": [
-            {"role": [{"text": role}], "member": member} for role, member in members
-        ],
+        "participant": [{"role": [{"text": role}], "member": member} for role, member in members],
         "managingOrganization": [_org(SERVICE_A)],
     }
     if note:
@@ -457,9 +451,7 @@ def _risk(
 class _Plan:
     """One person's plan: the parent CarePlan and its section children."""
 
-    def __init__(
-        self, patient: str, given: str, coordinator: str, start: str, cpa: bool = True
-    ) -> None:
+    def __init__(self, patient: str, given: str, coordinator: str, start: str, cpa: bool = True) -> None:
         self.patient = patient
         self.given = given
         self.coordinator = coordinator
@@ -613,12 +605,17 @@ def _millie(today: date, transfer: TransferResources) -> list[dict]:
     start = _days_ago(today, 240)
     plan = _Plan(pid, "Millie", "sam-patel", start)
     intro_week = next(w for w in transfer.plan if w.introduction)
-    voluntary_sections = tuple(
-        c for c in SECTIONS if c not in ("risk-assessment", "crisis-plan")
-    )
+    voluntary_sections = tuple(c for c in SECTIONS if c not in ("risk-assessment", "crisis-plan"))
     return [
         _patient(
-            today, pid, "Millie", "Harris", "female", 18, 120, "Keynsham",
+            today,
+            pid,
+            "Millie",
+            "Harris",
+            "female",
+            18,
+            120,
+            "Keynsham",
             telecom=[_phone("07700 900101", "mobile")],
         ),
         _related(pid + "-mum", pid, "MTH", "Mother", "Karen", "Harris", "07700 900102"),
@@ -636,30 +633,40 @@ def _millie(today: date, transfer: TransferResources) -> list[dict]:
             "Mum is in my care team because I asked for her to be. I can change that.",
         ),
         _goal(
-            pid, 1,
+            pid,
+            1,
             "I want my blood sugars steady enough that I can go out with my friends without"
             " worrying, and stop skipping insulin when I feel low.",
-            start, ("Physical health and self-care", 7), _days_ago(today, -120),
+            start,
+            ("Physical health and self-care", 7),
+            _days_ago(today, -120),
         ),
         _goal(
-            pid, 2,
-            "Drink less on nights out: two drinks, then soft drinks, and get home with a"
-            " friend.",
-            start, ("Addictive behaviour", 7),
+            pid,
+            2,
+            "Drink less on nights out: two drinks, then soft drinks, and get home with a friend.",
+            start,
+            ("Addictive behaviour", 7),
         ),
         _goal(
-            pid, 3,
+            pid,
+            3,
             "Start the Level 2 hairdressing course at Bath College in September.",
-            start, ("Work", 6),
+            start,
+            ("Work", 6),
         ),
         _goal(
-            pid, 4,
+            pid,
+            4,
             "When I feel like hurting myself, use my 'ten minutes' list first and text Mum"
             " or the crisis line.",
-            start, ("Managing mental health", 7),
+            start,
+            ("Managing mental health", 7),
         ),
         _risk(
-            pid, _days_ago(today, 30), "sam-patel",
+            pid,
+            _days_ago(today, 30),
+            "sam-patel",
             "Self-harm when I feel low, usually late at night after drinking",
             "moderate",
             "Millie has cut herself a few times this year, always at home and late at night."
@@ -702,8 +709,7 @@ def _millie(today: date, transfer: TransferResources) -> list[dict]:
             " talk instead. Texts are fine for times; anything personal, call me.",
             [
                 ("Phone call from Sam", "Every Tuesday, 4pm to 5pm"),
-                ("Home visit (or the private room at Keynsham library, agreed in advance)",
-                 "Once a month"),
+                ("Home visit (or the private room at Keynsham library, agreed in advance)", "Once a month"),
             ],
         ),
         plan.section(
@@ -832,7 +838,14 @@ def _richard(today: date) -> list[dict]:
     plan = _Plan(pid, "Richard", "john-hughes", start)
     return [
         _patient(
-            today, pid, "Richard", "Cole", "male", 37, 200, "Bath",
+            today,
+            pid,
+            "Richard",
+            "Cole",
+            "male",
+            37,
+            200,
+            "Bath",
             telecom=[_phone("07700 900201", "mobile")],
         ),
         _care_team(
@@ -846,21 +859,31 @@ def _richard(today: date) -> list[dict]:
             ],
         ),
         _goal(
-            pid, 1, "Get back into work, something outdoors with a team, like groundworks.",
-            start, ("Work", 7),
+            pid,
+            1,
+            "Get back into work, something outdoors with a team, like groundworks.",
+            start,
+            ("Work", 7),
         ),
         _goal(
-            pid, 2, "Sleep through more nights than not, without the nightmares running the"
-                    " show.",
-            start, ("Managing mental health", 6),
+            pid,
+            2,
+            "Sleep through more nights than not, without the nightmares running the show.",
+            start,
+            ("Managing mental health", 6),
         ),
         _goal(
-            pid, 3, "See people again: the veterans' breakfast club once a fortnight.",
-            start, ("Social networks", 6),
+            pid,
+            3,
+            "See people again: the veterans' breakfast club once a fortnight.",
+            start,
+            ("Social networks", 6),
         ),
         _goal(pid, 4, "Cut down to five cigarettes a day by my birthday.", start),
         _risk(
-            pid, _days_ago(today, 45), "john-hughes",
+            pid,
+            _days_ago(today, 45),
+            "john-hughes",
             "Becoming isolated and low after bad nights",
             "low",
             "Richard has had flashbacks and poor sleep since leaving the army; he has no"
@@ -896,8 +919,7 @@ def _richard(today: date) -> list[dict]:
         ),
         plan.section(
             "education-training",
-            "I'd like my CSCS card and a groundworks course. Citizens Advice are helping me"
-            " with the forms.",
+            "I'd like my CSCS card and a groundworks course. Citizens Advice are helping me with the forms.",
         ),
         plan.section(
             "strengths-community",
@@ -926,8 +948,13 @@ def _richard(today: date) -> list[dict]:
             _days_ago(today, 140),
             _share_with(
                 CITIZENS_ADVICE,
-                ("about-me", "daily-activities", "education-training", "strengths-community",
-                 "recovery-goals"),
+                (
+                    "about-me",
+                    "daily-activities",
+                    "education-training",
+                    "strengths-community",
+                    "recovery-goals",
+                ),
             ),
             "Citizens Advice Bath & North East Somerset may see my details and the parts of"
             " my plan about me, my week, training, strengths and goals, so they can help with"
@@ -945,7 +972,14 @@ def _jenny(today: date) -> list[dict]:
     plan = _Plan(pid, "Jenny", "john-hughes", start)
     return [
         _patient(
-            today, pid, "Jenny", "Marsh", "female", 41, 45, "Chew Magna",
+            today,
+            pid,
+            "Jenny",
+            "Marsh",
+            "female",
+            41,
+            45,
+            "Chew Magna",
             telecom=[_phone("07700 900301", "mobile")],
         ),
         _related(pid + "-sister", pid, "SIS", "Sister", "Sue", "Marsh", "07700 900302"),
@@ -960,13 +994,18 @@ def _jenny(today: date) -> list[dict]:
             ],
         ),
         _goal(
-            pid, 1, "A place of my own back in Midsomer Norton, near my sister and my"
-                    " friends.",
-            start, ("Responsibilities", 7),
+            pid,
+            1,
+            "A place of my own back in Midsomer Norton, near my sister and my friends.",
+            start,
+            ("Responsibilities", 7),
         ),
         _goal(
-            pid, 2, "Do a course at the Recovery College and finish it this time.",
-            start, ("Trust and hope", 6),
+            pid,
+            2,
+            "Do a course at the Recovery College and finish it this time.",
+            start,
+            ("Trust and hope", 6),
         ),
         _goal(pid, 3, "Walk more, and smoke less when I'm bored.", start),
         plan.parent(
@@ -995,8 +1034,7 @@ def _jenny(today: date) -> list[dict]:
         ),
         plan.section(
             "family-relationships",
-            "Sue is my sister and my rock. She can be told how I'm doing if I've said so"
-            " that week.",
+            "Sue is my sister and my rock. She can be told how I'm doing if I've said so that week.",
             supportingInfo=[_ref("RelatedPerson", pid + "-sister")],
         ),
         plan.section(
@@ -1049,8 +1087,7 @@ def _george(today: date) -> list[dict]:
             ],
         ),
         plan.parent(
-            "My plan with John. My chest and my mood are tangled up together, and I look"
-            " after Margaret too."
+            "My plan with John. My chest and my mood are tangled up together, and I look after Margaret too."
         ),
         plan.section(
             "about-me",
@@ -1106,10 +1143,7 @@ def _ava(today: date) -> list[dict]:
                 ("My daughter, Claire", _ref("RelatedPerson", pid + "-daughter", "Claire")),
             ],
         ),
-        plan.parent(
-            "Written with Ava and her daughter Claire, in Ava's words where she could give"
-            " them."
-        ),
+        plan.parent("Written with Ava and her daughter Claire, in Ava's words where she could give them."),
         plan.section(
             "about-me",
             "I'm Ava. I've lived in Midsomer Norton all my married life. My memory isn't what"
@@ -1145,7 +1179,14 @@ def _zoe(today: date) -> list[dict]:
     due_words = f"{due.strftime('%B')} {due.year}"
     return [
         _patient(
-            today, pid, "Zoe", "Clarke", "female", 26, 150, "Bath",
+            today,
+            pid,
+            "Zoe",
+            "Clarke",
+            "female",
+            26,
+            150,
+            "Bath",
             telecom=[_phone("07700 900601", "mobile")],
         ),
         _care_team(
@@ -1159,20 +1200,27 @@ def _zoe(today: date) -> list[dict]:
             ],
         ),
         _goal(
-            pid, 1, "Stay well through the pregnancy and the first months with my baby.",
-            start, ("Managing mental health", 8), due.isoformat(),
+            pid,
+            1,
+            "Stay well through the pregnancy and the first months with my baby.",
+            start,
+            ("Managing mental health", 8),
+            due.isoformat(),
         ),
         _goal(
-            pid, 2, "Have a plan I've agreed for the birth and the weeks after, so no-one"
-                    " decides for me when I'm tired.",
+            pid,
+            2,
+            "Have a plan I've agreed for the birth and the weeks after, so no-one"
+            " decides for me when I'm tired.",
             start,
         ),
         _risk(
-            pid, _days_ago(today, 14), "sam-patel",
+            pid,
+            _days_ago(today, 14),
+            "sam-patel",
             "Becoming unwell (high or low mood) in late pregnancy or after the birth",
             "moderate",
-            "Zoe has a history of bipolar affective disorder and is feeling low and stressed"
-            " at 22 weeks.",
+            "Zoe has a history of bipolar affective disorder and is feeling low and stressed at 22 weeks.",
             "Weekly contact, a medication review with Zoe, her midwife kept in the loop with"
             " Zoe's agreement, and a crisis plan she wrote herself.",
             "Discussed openly with Zoe; she wanted it written down so she knows what people"
@@ -1187,8 +1235,7 @@ def _zoe(today: date) -> list[dict]:
         ),
         plan.section(
             "contact-plan",
-            "Sam phones on Wednesdays and visits every other week, at home, after my midwife"
-            " appointments.",
+            "Sam phones on Wednesdays and visits every other week, at home, after my midwife appointments.",
         ),
         plan.section(
             "medication-agreement",
@@ -1269,7 +1316,6 @@ def _fred(today: date) -> list[dict]:
         ),
         plan.section(
             "contact-plan",
-            "John visits at home on Monday mornings, when I'm at my best, and phones Jean"
-            " on Thursdays.",
+            "John visits at home on Monday mornings, when I'm at my best, and phones Jean on Thursdays.",
         ),
     ]

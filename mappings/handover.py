@@ -23,7 +23,7 @@ Nothing here does I/O; the server turns the results into stored resources.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from itertools import groupby
 
@@ -52,8 +52,18 @@ FREQUENCY_WORDS: dict[str, str] = {
 }
 
 TASK_STATUSES = (
-    "draft", "requested", "received", "accepted", "rejected", "ready", "cancelled",
-    "in-progress", "on-hold", "failed", "completed", "entered-in-error",
+    "draft",
+    "requested",
+    "received",
+    "accepted",
+    "rejected",
+    "ready",
+    "cancelled",
+    "in-progress",
+    "on-hold",
+    "failed",
+    "completed",
+    "entered-in-error",
 )
 
 # id_for(kind, n): kind "task" (n=0, the parent), "week" (n=1..weeks), "section" (n=0).
@@ -105,9 +115,7 @@ def weekly_owners(weeks: int = SEED_WEEKS) -> list[str]:
     intro = gradual_introduction_week(weeks)
     if weeks >= SEED_WEEKS:
         # Seed table for weeks 1-8, then keep alternating: even weeks B, odd weeks A.
-        return [OWNER_A] * 5 + [
-            OWNER_B if n % 2 == 0 else OWNER_A for n in range(6, weeks + 1)
-        ]
+        return [OWNER_A] * 5 + [OWNER_B if n % 2 == 0 else OWNER_A for n in range(6, weeks + 1)]
     if intro > 1:
         # 5-7 weeks: lead-in A weeks, the introduction, a quiet A week, then B, A, B.
         return [OWNER_A] * (intro + 1) + [OWNER_B, OWNER_A, OWNER_B]
@@ -306,31 +314,23 @@ def build_transfer_resources(
         a_service=service_a.name,
         b_service=service_b.name,
     )
-    words = _Words(
-        frequency_in_words(frequency),
-        service_a.worker_name,
-        service_b.worker_name,
-        service_a.name,
-        service_b.name,
-    )
-    whole = {"start": plan[0].start.isoformat(), "end": plan[-1].end.isoformat()}
     parent_id = id_for("task", 0)
-    tag = {"tag": [{"system": SECTION_SYSTEM, "code": "transfer", "display": SECTIONS["transfer"]}]}
+    section_id = id_for("section", 0)
     sides = {OWNER_A: service_a, OWNER_B: service_b}
 
     parent: dict = {
         "resourceType": "Task",
         "id": parent_id,
-        "meta": tag,
+        "meta": _transfer_tag(),
         "status": status,
         "intent": "plan",
         "code": {"coding": [dict(TRANSFER_OF_CARE)], "text": "Transfer of care"},
-        "description": _overview(plan, words, frequency_in_words(frequency)),
+        "description": overview(plan, service_a, service_b, frequency),
         "focus": {"reference": care_plan},
         "for": {"reference": patient},
         "requester": _org_ref(service_a),
         "owner": _org_ref(service_b),
-        "restriction": {"period": whole},
+        "restriction": {"period": _whole(plan)},
         "input": _parent_inputs(plan, frequency, pattern, service_a, service_b),
     }
     if authored_on is not None:
@@ -344,7 +344,7 @@ def build_transfer_resources(
         child: dict = {
             "resourceType": "Task",
             "id": id_for("week", week.week),
-            "meta": tag,
+            "meta": _transfer_tag(),
             "partOf": [{"reference": f"Task/{parent_id}"}],
             "status": "completed" if today is not None and week.end < today else "requested",
             "intent": "plan",
@@ -355,46 +355,168 @@ def build_transfer_resources(
             "requester": _org_ref(service_a),
             "owner": _org_ref(side),
             "performerType": [_side_concept(week.owner)],
-            "executionPeriod": {"start": week.start.isoformat(), "end": week.end.isoformat()},
+            "executionPeriod": _period(week),
+            "input": [_input("week", valueInteger=week.week)],
         }
         if side.worker:
-            child["input"] = [_input("named-worker", valueReference=_worker_ref(side))]
+            child["input"].insert(0, _input("named-worker", valueReference=_worker_ref(side)))
         children.append(child)
 
     section: dict = {
         "resourceType": "CarePlan",
-        "id": id_for("section", 0),
-        "meta": tag,
-        "status": _care_plan_status(status),
+        "id": section_id,
+        "meta": _transfer_tag(),
         "intent": "plan",
         "title": SECTIONS["transfer"],
-        "description": _overview(plan, words, frequency_in_words(frequency)),
         "partOf": [{"reference": care_plan}],
         "subject": {"reference": patient},
-        "period": whole,
         "author": _worker_ref(service_a) if service_a.worker else _org_ref(service_a),
         "supportingInfo": [{"reference": f"Task/{parent_id}"}],
+    }
+    week_statuses = {w.week: _activity_status(w, today) for w in plan}
+    section = describe_section(
+        section,
+        plan,
+        service_a,
+        service_b,
+        frequency,
+        status=section_status(status),
+        week_statuses=week_statuses,
+    )
+    return TransferResources(parent=parent, weeks=children, section=section, plan=plan)
+
+
+# --------------------------------------------------------------------------- re-planning
+
+
+def resume_plan(plan: Sequence[WeekPlan], done: set[int], resume_on: date) -> list[WeekPlan]:
+    """After a pause: weeks in `done` keep their dates; the rest follow on from `resume_on`,
+    one a week, in their original order, with the same owners and words."""
+    out = []
+    n = 0
+    for week in plan:
+        if week.week in done:
+            out.append(week)
+            continue
+        start = resume_on + timedelta(days=7 * n)
+        out.append(replace(week, start=start, end=start + timedelta(days=6)))
+        n += 1
+    return out
+
+
+def plan_from_tasks(
+    parent: dict, weeks: Sequence[dict], service_a: Service, service_b: Service
+) -> list[WeekPlan]:
+    """The week plan a stored transfer stands for: words from its inputs, dates from its weeks.
+
+    Raises ValueError when the parent Task does not carry the inputs carebridge writes.
+    """
+    inputs = task_inputs(parent)
+    try:
+        count = int(inputs["weeks"])
+        pattern = str(inputs["pattern"])
+        owners = list(str(inputs["owners"]))
+        start = date.fromisoformat(parent["restriction"]["period"]["start"][:10])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"Task/{parent.get('id')} is not a transfer carebridge planned: {exc}") from None
+    plan = plan_weeks(
+        start,
+        count,
+        pattern,
+        owners if pattern == "custom" else None,
+        frequency=str(inputs.get("frequency") or "weekly"),
+        a_worker=service_a.worker_name,
+        b_worker=service_b.worker_name,
+        a_service=service_a.name,
+        b_service=service_b.name,
+    )
+    dates = {}
+    for task in weeks:
+        n = task_inputs(task).get("week")
+        period = task.get("executionPeriod") or {}
+        if isinstance(n, int) and period.get("start") and period.get("end"):
+            dates[n] = (date.fromisoformat(period["start"][:10]), date.fromisoformat(period["end"][:10]))
+    return [replace(w, start=dates[w.week][0], end=dates[w.week][1]) if w.week in dates else w for w in plan]
+
+
+def task_inputs(task: dict) -> dict[str, object]:
+    """A transfer Task's inputs by code: {"weeks": 8, "key-worker": {...Reference}, ...}."""
+    out: dict[str, object] = {}
+    for item in task.get("input") or []:
+        codes = [
+            c.get("code")
+            for c in (item.get("type") or {}).get("coding") or []
+            if c.get("system") == TRANSFER_INPUT_SYSTEM
+        ]
+        values = [v for k, v in item.items() if k.startswith("value")]
+        if codes and values:
+            out[codes[0]] = values[0]
+    return out
+
+
+# --------------------------------------------------------------------------- the section
+
+
+def describe_section(
+    section: dict,
+    plan: Sequence[WeekPlan],
+    service_a: Service,
+    service_b: Service,
+    frequency: str,
+    *,
+    status: str,
+    week_statuses: dict[int, str],
+    note: str | None = None,
+) -> dict:
+    """`section` with its words, dates and weekly activities brought up to date.
+
+    `week_statuses` gives each week's CarePlan activity status (scheduled, in-progress,
+    on-hold, completed, cancelled); `note` is a sentence added to the overview (a pause,
+    a restart, the move being complete).
+    """
+    sides = {OWNER_A: service_a, OWNER_B: service_b}
+    text = overview(plan, service_a, service_b, frequency)
+    if note:
+        text += f" {note}"
+    return {
+        **section,
+        "status": status,
+        "description": text,
+        "period": _whole(plan),
         "activity": [
             {
                 "detail": {
                     "kind": "Task",
-                    "status": _activity_status(week, today),
+                    "status": week_statuses.get(week.week, "scheduled"),
                     "description": week.description,
-                    "scheduledPeriod": {
-                        "start": week.start.isoformat(),
-                        "end": week.end.isoformat(),
-                    },
+                    "scheduledPeriod": _period(week),
                     "performer": _performers(sides[week.owner]),
                 }
             }
             for week in plan
         ],
     }
-    return TransferResources(parent=parent, weeks=children, section=section, plan=plan)
 
 
-def _overview(plan: list[WeekPlan], words: _Words, how_often: str) -> str:
+# Each week's CarePlan activity status, from its Task's status.
+ACTIVITY_STATUS = {
+    "requested": "scheduled",
+    "received": "scheduled",
+    "accepted": "scheduled",
+    "in-progress": "in-progress",
+    "on-hold": "on-hold",
+    "completed": "completed",
+    "cancelled": "cancelled",
+    "rejected": "cancelled",
+    "failed": "stopped",
+    "entered-in-error": "entered-in-error",
+}
+
+
+def overview(plan: Sequence[WeekPlan], service_a: Service, service_b: Service, frequency: str) -> str:
     """One paragraph the person can read: where, when, who each week, and the way out."""
+    how_often = frequency_in_words(frequency)
+    words = _Words(how_often, service_a.worker_name, service_b.worker_name, service_a.name, service_b.name)
     runs = []
     for owner, group in groupby(plan, key=lambda w: w.owner):
         weeks = [w.week for w in group]
@@ -407,10 +529,7 @@ def _overview(plan: list[WeekPlan], words: _Words, how_often: str) -> str:
         f"Someone will contact you {how_often}. Who to expect: {'; '.join(runs)}."
     )
     if intro is not None:
-        text += (
-            f" In week {intro.week} you will agree the plan together and meet "
-            f"{words.b_introduced}."
-        )
+        text += f" In week {intro.week} you will agree the plan together and meet {words.b_introduced}."
     text += (
         f" {words.both} keep in touch with each other and with you throughout. If you do not"
         " feel ready to move on, say so and the move can be paused."
@@ -418,12 +537,101 @@ def _overview(plan: list[WeekPlan], words: _Words, how_often: str) -> str:
     return text
 
 
+def day_in_words(d: date) -> str:
+    """'Monday 3 June 2024'."""
+    return _day(d)
+
+
+# --------------------------------------------------------------------------- the care team
+
+# How the care team names the people a handover adds, by side.
+_TEAM_ROLES = {
+    (OWNER_A, "org"): "Current service, until the move is complete",
+    (OWNER_A, "worker"): "Care coordinator, until the move is complete",
+    (OWNER_B, "org"): "New service",
+    (OWNER_B, "worker"): "New key worker",
+}
+
+
+def handover_care_team(
+    team: dict,
+    service_a: Service,
+    service_b: Service,
+    start: date,
+    a_until: date | None,
+    b_until: date | None = None,
+) -> dict:
+    """`team` with both services and their named workers in it for the handover.
+
+    A (and A's care coordinator) are members until `a_until`, B (and B's key worker)
+    from `start` on (until `b_until` if the move is called off), so a named contact
+    exists throughout. Calling it again moves those dates; other members are untouched.
+    """
+    ends = {OWNER_A: a_until, OWNER_B: b_until}
+    added: list[dict] = []
+    for side, service in ((OWNER_A, service_a), (OWNER_B, service_b)):
+        members = [("org", _org_ref(service))]
+        if service.worker:
+            members.append(("worker", _worker_ref(service)))
+        for what, member in members:
+            period: dict = {"start": start.isoformat()}
+            if ends[side] is not None:
+                period["end"] = ends[side].isoformat()  # type: ignore[union-attr]
+            added.append(
+                {
+                    "role": [
+                        {
+                            "coding": [
+                                {"system": TRANSFER_SIDE_SYSTEM, "code": side, "display": _SIDE_DISPLAY[side]}
+                            ],
+                            "text": _TEAM_ROLES[(side, what)],
+                        }
+                    ],
+                    "member": member,
+                    "period": period,
+                }
+            )
+    keys = {(_side_of(p), (p.get("member") or {}).get("reference")) for p in added}
+    kept = [
+        p
+        for p in team.get("participant") or []
+        if (_side_of(p), (p.get("member") or {}).get("reference")) not in keys
+    ]
+    return {**team, "participant": kept + added}
+
+
+def _side_of(participant: dict) -> str | None:
+    for role in participant.get("role") or []:
+        for coding in role.get("coding") or []:
+            if coding.get("system") == TRANSFER_SIDE_SYSTEM:
+                return coding.get("code")
+    return None
+
+
+# --------------------------------------------------------------------------- small parts
+
+
+def _transfer_tag() -> dict:
+    return {"tag": [{"system": SECTION_SYSTEM, "code": "transfer", "display": SECTIONS["transfer"]}]}
+
+
+def _whole(plan: Sequence[WeekPlan]) -> dict:
+    return {"start": plan[0].start.isoformat(), "end": plan[-1].end.isoformat()}
+
+
+def _period(week: WeekPlan) -> dict:
+    return {"start": week.start.isoformat(), "end": week.end.isoformat()}
+
+
 def _where_we_are(plan: list[WeekPlan], today: date) -> str:
     if today < plan[0].start:
         return f"Not started: week 1 begins {_day(plan[0].start)}"
     if today > plan[-1].end:
         return f"All {len(plan)} planned weeks have passed"
-    current = next(w for w in plan if w.start <= today <= w.end)
+    current = next((w for w in plan if w.start <= today <= w.end), None)
+    if current is None:  # between weeks, after a pause
+        upcoming = next(w for w in plan if w.start > today)
+        return f"Week {upcoming.week} of {len(plan)} begins {_day(upcoming.start)}"
     note = ": introduction week" if current.introduction else ""
     return f"Week {current.week} of {len(plan)}{note}"
 
@@ -465,9 +673,7 @@ def _input(code: str, **value: object) -> dict:
     return {"type": concept, **value}
 
 
-def _parent_inputs(
-    plan: list[WeekPlan], frequency: str, pattern: str, a: Service, b: Service
-) -> list[dict]:
+def _parent_inputs(plan: list[WeekPlan], frequency: str, pattern: str, a: Service, b: Service) -> list[dict]:
     inputs = [
         _input("frequency", valueString=frequency),
         _input("weeks", valueInteger=len(plan)),
@@ -481,7 +687,7 @@ def _parent_inputs(
     return inputs
 
 
-def _care_plan_status(task_status: str) -> str:
+def section_status(task_status: str) -> str:
     """The section CarePlan follows the parent Task: a paused move is an on-hold plan."""
     return {
         "draft": "draft",

@@ -85,9 +85,27 @@ TRANSFER_INPUTS: dict[str, str] = {
     "care-coordinator": "Named care coordinator at the current service (A)",
     "key-worker": "Named key worker at the new service (B)",
     "named-worker": "The named worker who makes contact this week",
+    "week": "Which week of the handover this is",
 }
 # Whose week it is: the current service (A) or the new one (B).
 TRANSFER_SIDE_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/transfer-side"
+# What planning a transfer found out, recorded on the parent Task (e.g. whether the GP
+# was told, and why).
+TRANSFER_OUTPUT_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/transfer-output"
+TRANSFER_OUTPUTS: dict[str, str] = {
+    "gp": "The GP practice considered for a notification",
+    "gp-told": "Whether the GP was told about the transfer",
+    "gp-decision": "Why the GP was or was not told, in plain words",
+    "gp-notification": "The notification sent to the GP",
+}
+TASK_STATUS_SYSTEM = "http://hl7.org/fhir/task-status"
+# Messages carebridge stores for partners to pick up (break-glass notices, transfers).
+COMMUNICATION_CATEGORY_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/communication-category"
+TRANSFER_NOTICES: dict[str, str] = {
+    "transfer-gp-notification": "The GP is told about a transfer of care",
+    "transfer-paused": "A transfer of care is paused",
+    "transfer-resumed": "A transfer of care starts again",
+}
 
 # Consent building blocks (CONTRACTS.md section 4).
 CONSENT_SCOPE_PATIENT_PRIVACY = {"system": CONSENT_SCOPE_SYSTEM, "code": "patient-privacy"}

@@ -18,7 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from carebridge.server import auth, bundle, operations
+from carebridge.server import auth, bundle, exchange, model_routes, operations, pages, transfer
 from carebridge.server import interaction as ix
 from carebridge.server.audit import AuditWriter
 from carebridge.server.capability import capability_statement
@@ -155,6 +155,7 @@ def create_app(database_url: str | None = None, *, db: Database | None = None) -
 
     # -- validation --------------------------------------------------------------------
     def _validate(resource: dict, rtype: str | None) -> ix.Result:
+        body = resource
         if resource.get("resourceType") == "Parameters":
             for p in resource.get("parameter") or []:
                 if p.get("name") == "resource" and isinstance(p.get("resource"), dict):
@@ -168,7 +169,11 @@ def create_app(database_url: str | None = None, *, db: Database | None = None) -
         except FhirError as exc:
             oo = exc.outcome()
             return ix.Result(exc.status if exc.status in (400, 422) else 422, oo)
-        return ix.Result(200, operation_outcome("the resource is valid", "informational", "information"))
+        issues = [issue for check in kit.validators for issue in check(resource, body)]
+        if any(i["severity"] in ("error", "fatal") for i in issues):
+            return ix.Result(422, {"resourceType": "OperationOutcome", "issue": issues})
+        valid = operation_outcome("the resource is valid", "informational", "information")
+        return ix.Result(200, {**valid, "issue": valid["issue"] + issues})
 
     @route("/fhir/$validate", "POST")
     async def validate_system(request: Request) -> Response:
@@ -300,4 +305,4 @@ OPERATIONS: list[tuple[str, str, str]] = [
 ]
 
 # Modules that add operations: each has `register(kit)`.
-ROUTE_MODULES = (operations,)
+ROUTE_MODULES = (operations, transfer, exchange, model_routes, pages)

@@ -116,6 +116,7 @@ def _transaction(ctx: ix.Ctx, entries: list[dict]) -> list[dict]:
     results: dict[int, dict] = {}
     try:
         with ctx.db.write() as c:
+            _resolve_conditional_creates(ctx, c, planned, ids)
             for i, e, new_id in sorted(planned, key=lambda p: METHOD_ORDER[p[1]["request"]["method"]]):
                 if e.get("resource") is not None:
                     e = {**e, "resource": _rewrite_refs(e["resource"], ids)}
@@ -123,13 +124,35 @@ def _transaction(ctx: ix.Ctx, entries: list[dict]) -> list[dict]:
                     results[i] = _response_entry(_run_entry(ctx, e, c, {"new_id": new_id}))
                 except FhirError as exc:
                     raise FhirError(
-                        exc.status, f"Bundle.entry[{i}]: {exc.diagnostics}", expression=exc.expression
+                        exc.status,
+                        f"Bundle.entry[{i}]: {exc.diagnostics}",
+                        code=exc.code,
+                        expression=exc.expression,
                     ) from None
     except Conflict:
         raise FhirError(
             409, "another change was committed at the same time; nothing was written, retry"
         ) from None
     return [results[i] for i in range(len(entries))]
+
+
+def _resolve_conditional_creates(
+    ctx: ix.Ctx, c: Conn, planned: list[tuple[int, dict, str | None]], ids: dict[str, str]
+) -> None:
+    """A conditional create that finds its match stands for that resource: references to
+    its fullUrl must name the existing resource, not the id planned for a new one."""
+    for _, e, _ in planned:
+        criteria = e["request"].get("ifNoneExist")
+        full_url = e.get("fullUrl")
+        if e["request"]["method"] != "POST" or not criteria or full_url not in ids:
+            continue
+        rtype = ids[full_url].split("/", 1)[0]
+        try:
+            matches = ix._conditional_matches(ctx, c, rtype, criteria)
+        except FhirError:
+            continue  # the entry itself reports what is wrong with its criteria
+        if len(matches) == 1:
+            ids[full_url] = matches[0].ref
 
 
 def _run_entry(ctx: ix.Ctx, entry: dict, conn: Conn | None, extra: dict) -> ix.Result:
@@ -145,14 +168,15 @@ def _run_entry(ctx: ix.Ctx, entry: dict, conn: Conn | None, extra: dict) -> ix.R
         raise FhirError(400, f"entry request url '{req['url']}' names no resource type")
     rtype = path[0]
     if method == "GET" or method == "HEAD":
+        # Inside a transaction, reads run on its connection: they see its own writes.
         if len(path) == 1:
-            return ix.search_type(ctx, rtype, query, f"{ctx.base_url}/{url}")
+            return ix.search_type(ctx, rtype, query, f"{ctx.base_url}/{url}", conn=conn)
         if len(path) == 2:
-            return ix.read(ctx, rtype, path[1])
+            return ix.read(ctx, rtype, path[1], conn=conn)
         if len(path) == 4 and path[2] == "_history":
-            return ix.vread(ctx, rtype, path[1], path[3])
+            return ix.vread(ctx, rtype, path[1], path[3], conn=conn)
         if len(path) == 3 and path[2] == "_history":
-            return ix.history(ctx, rtype, path[1], query, f"{ctx.base_url}/{url}")
+            return ix.history(ctx, rtype, path[1], query, f"{ctx.base_url}/{url}", conn=conn)
         raise FhirError(400, f"cannot GET '{url}' inside a Bundle")
     if method in ("POST", "PUT") and not isinstance(resource, dict):
         raise FhirError(400, f"a {method} entry needs a resource")

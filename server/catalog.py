@@ -76,6 +76,19 @@ def _str(name: str, *paths: str, doc: str = "") -> SearchParam:
     return SearchParam(name, "string", paths, doc=doc)
 
 
+def _published(name: str, doc: str, *extra: SearchParam) -> ResourceType:
+    """A conformance resource type of the published model: read and search only."""
+    params = (
+        SearchParam("url", "uri", ("url",), doc="Canonical URL"),
+        _str("name", "name"),
+        _str("title", "title"),
+        _tok("version", "version"),
+        _tok("status", "status"),
+        *extra,
+    )
+    return ResourceType(name, params=params, interactions=("read", "search-type"), doc=doc)
+
+
 # Parameters every type has. _id and _lastUpdated are answered from the resource row.
 COMMON_PARAMS: tuple[SearchParam, ...] = (
     SearchParam("_id", "token", ("id",), doc="Logical id of the resource"),
@@ -319,8 +332,21 @@ RESOURCE_TYPES: dict[str, ResourceType] = {
                 _tok("type", "channel.type"),
             ),
         ),
+        # The published care-plan model (mappings/published_model.py), served read-only by
+        # server/model_routes.py: not personal data, never stored.
+        _published(
+            "StructureDefinition",
+            "Profiles of the care-plan model (CarePlan, Goal, CareTeam, Consent, Task, ...).",
+            _tok("type", "type"),
+            SearchParam("base", "uri", ("baseDefinition",)),
+        ),
+        _published("CodeSystem", "The care-plan section and activity codes."),
+        _published("ValueSet", "The care-plan section and activity codes, as bound by the profiles."),
     )
 }
+
+# Published conformance resources: served read-only, so no client may write them.
+READ_ONLY_TYPES = frozenset({"StructureDefinition", "CodeSystem", "ValueSet"})
 
 # Types a client may not POST/PUT as resources of their own (they are responses).
 NON_RESOURCE_TYPES = ("CapabilityStatement", "OperationOutcome", "Bundle", "Parameters")

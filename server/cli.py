@@ -11,11 +11,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from carebridge.conformance.cli import app as conformance_app
 from carebridge.server.db import DEFAULT_URL, Database, DatabaseUnavailable
+from carebridge.server.map_command import map_app
+from carebridge.server.outbox_cli import outbox_app
+from carebridge.server.pull_cli import pull
 
 app = typer.Typer(help="carebridge: FHIR R4 care plans, consent and transfers.", no_args_is_help=True)
 partner_app = typer.Typer(help="The partner registry: systems that talk to carebridge.", no_args_is_help=True)
 app.add_typer(partner_app, name="partner")
+app.add_typer(outbox_app, name="outbox")
+app.add_typer(conformance_app, name="conformance")
+app.add_typer(map_app, name="map")
+app.command("pull")(pull)
 console = Console()
 err = Console(stderr=True)
 

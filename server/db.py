@@ -85,7 +85,10 @@ def _schema(dialect: str) -> list[str]:
     ]
 
 
-MIGRATIONS: list[tuple[int, str]] = [(1, "initial schema")]
+MIGRATIONS: list[tuple[int, str]] = [
+    (1, "initial schema"),
+    (2, "partner exchange: outbox, delivered copies, export jobs, pull records"),
+]
 
 
 @lru_cache(maxsize=512)
@@ -252,6 +255,11 @@ class Database:
                     continue
                 if version == 1:
                     for stmt in _schema(self.dialect):
+                        c.run(stmt)
+                if version == 2:
+                    from carebridge.server.exchange_schema import exchange_schema
+
+                    for stmt in exchange_schema(self.dialect):
                         c.run(stmt)
                 c.run("INSERT INTO schema_version (version, note) VALUES (?, ?)", (version, note))
             for name in ("org", "partner"):

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import orjson
 
@@ -24,6 +25,7 @@ from carebridge.server.db import Conn
 from carebridge.server.indexing import reference_target
 from carebridge.server.partners import Registry
 from carebridge.server.store import COLUMNS, Row, row_from
+from carebridge.server.subscriptions import decide_owner
 
 # Types outside every patient compartment: not personal data, not consent-controlled.
 NOT_PERSONAL = frozenset({"Organization", "Practitioner", "PractitionerRole", "Subscription"})
@@ -31,10 +33,15 @@ NOT_PERSONAL = frozenset({"Organization", "Practitioner", "PractitionerRole", "S
 CUSTODIAN_ONLY = frozenset({"AuditEvent"})
 SEES_WHOLE_COMPARTMENT = frozenset({"custodian", "person"})
 
-_consent_cache: OrderedDict[tuple[str, int], tuple[dict, ...]] = OrderedDict()
+# One cache per Registry, i.e. per app and so per database: (patient, consent version)
+# only identifies a set of Consents within one database, and a process may serve several.
+_consent_caches: WeakKeyDictionary[Registry, OrderedDict[tuple[str, int], tuple[dict, ...]]] = (
+    WeakKeyDictionary()
+)
 
 
-def _consents(c: Conn, patient: str, consent_version: int) -> tuple[dict, ...]:
+def _consents(registry: Registry, c: Conn, patient: str, consent_version: int) -> tuple[dict, ...]:
+    _consent_cache = _consent_caches.setdefault(registry, OrderedDict())
     key = (patient, consent_version)
     hit = _consent_cache.get(key)
     if hit is not None:
@@ -102,7 +109,9 @@ class Gate:
             self._facts[patient] = PatientFacts(
                 patient=f"Patient/{patient}",
                 custodian_chain=self.registry.chain(self.conn, managing_org),
-                consents=_consents(self.conn, patient, consent_version) if consent_version else (),
+                consents=(
+                    _consents(self.registry, self.conn, patient, consent_version) if consent_version else ()
+                ),
                 consent_version=consent_version,
             )
 
@@ -118,6 +127,8 @@ class Gate:
         return self._facts[patient]
 
     def decide(self, row: Row, resource: Mapping) -> Decision:
+        if row.type == "Subscription":  # not personal, but owned: only its creator sees it
+            return decide_owner(self.requester, resource)
         if row.type in NOT_PERSONAL or row.patient is None:
             if row.type in CUSTODIAN_ONLY:
                 return Decision(False, "denied", reason="audit records outside a compartment")

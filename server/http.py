@@ -191,6 +191,8 @@ class Kit:
     state: State
     # (name, definition URL, "system" or a resource type) for the CapabilityStatement
     operations: list[tuple[str, str, str]] = field(default_factory=list)
+    # Checks `$validate` runs on a FHIR-valid resource: (resource, request body) -> issues
+    validators: list[Callable[[dict, dict], list[dict]]] = field(default_factory=list)
 
     def route(self, path: str, method: str) -> Callable[[Handler], Handler]:
         """Plain Starlette routes: handlers take the Request and nothing needs injecting,

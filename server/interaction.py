@@ -5,7 +5,9 @@ a Bundle entry behaves exactly like the request it stands for.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -13,13 +15,14 @@ import orjson
 from carebridge.consent.model import Requester
 from carebridge.server import search, store
 from carebridge.server.auth import require_scope, unauthorized
-from carebridge.server.catalog import NON_RESOURCE_TYPES, RESOURCE_TYPES
+from carebridge.server.catalog import NON_RESOURCE_TYPES, READ_ONLY_TYPES, RESOURCE_TYPES
 from carebridge.server.db import Conflict, Conn, Database
 from carebridge.server.disclosure import Gate, requester_for
 from carebridge.server.errors import FhirError, not_found
 from carebridge.server.instants import http_date
 from carebridge.server.partners import Registry
 from carebridge.server.store import Row
+from carebridge.server.subscriptions import stamp
 from carebridge.server.validate import check_consent_write, validate_resource
 
 
@@ -105,6 +108,11 @@ def parse_if_match(value: str | None) -> int | None:
         raise FhirError(400, f'If-Match must be an ETag like W/"3", not {value}') from None
 
 
+def _reading(ctx: Ctx, conn: Conn | None) -> AbstractContextManager[Conn]:
+    """A read connection: the caller's (a transaction's reads see its own writes) or a new one."""
+    return nullcontext(conn) if conn is not None else ctx.db.read()
+
+
 # -- reads ----------------------------------------------------------------------------
 def _last_live_body(c: Conn, row: Row) -> Row | None:
     t = c.one(
@@ -127,10 +135,10 @@ READ_SQL = (
 )
 
 
-def read(ctx: Ctx, rtype: str, rid: str) -> Result:
+def read(ctx: Ctx, rtype: str, rid: str, *, conn: Conn | None = None) -> Result:
     check_type(rtype)
     require_scope(ctx.scope, rtype, "read")
-    with ctx.db.read() as c:
+    with _reading(ctx, conn) as c:
         t = c.one(READ_SQL, (rtype, rid))
         if t is None:
             raise not_found(rtype, rid)
@@ -150,14 +158,16 @@ def read(ctx: Ctx, rtype: str, rid: str) -> Result:
         return Result(200, body, version_headers(row, ctx.base_url), row)
 
 
-def vread(ctx: Ctx, rtype: str, rid: str, vid: str) -> Result:
+def vread(ctx: Ctx, rtype: str, rid: str, vid: str, *, conn: Conn | None = None) -> Result:
     check_type(rtype)
     require_scope(ctx.scope, rtype, "read")
     try:
         n = int(vid)
     except ValueError:
         raise FhirError(400, f"version id must be a number, not '{vid}'") from None
-    with ctx.db.read() as c:
+    if not 0 < n < 2**31:  # no such version was ever written (and none fits a database integer)
+        raise FhirError(404, f"{rtype}/{rid} has no version {vid}")
+    with _reading(ctx, conn) as c:
         gate = ctx.gate(c)
         row = store.version(c, rtype, rid, n)
         if row is None:
@@ -174,8 +184,14 @@ def vread(ctx: Ctx, rtype: str, rid: str, vid: str) -> Result:
 
 
 # -- writes ---------------------------------------------------------------------------
+def check_writable(rtype: str) -> None:
+    if rtype in READ_ONLY_TYPES:
+        raise FhirError(405, f"{rtype} resources are published by carebridge and are read-only")
+
+
 def _prepare(rtype: str, resource: dict) -> dict:
     check_type(rtype)
+    check_writable(rtype)
     if resource.get("resourceType") != rtype:
         raise FhirError(
             400,
@@ -201,10 +217,15 @@ def _written(ctx: Ctx, c: Conn, row: Row, status: int) -> Result:
     return Result(status, body, headers, row)
 
 
-def _write_rules(c: Conn, resource: dict) -> None:
+def _write_rules(ctx: Ctx, c: Conn, resource: dict) -> None:
     """Rules that need the database, checked inside the write's own transaction."""
     if resource["resourceType"] == "Consent":
         check_consent_write(c, resource)
+    elif resource["resourceType"] == "Task":
+        # Transfers of care move only as their lifecycle allows (issue 6).
+        from carebridge.server.task_lifecycle import check_task_write
+
+        check_task_write(ctx, c, resource)
 
 
 def _visible_for_write(ctx: Ctx, c: Conn, rtype: str, rid: str) -> None:
@@ -224,7 +245,7 @@ def create(
     rid: str | None = None,
 ) -> Result:
     require_scope(ctx.scope, rtype, "create")
-    resource = _prepare(rtype, resource)
+    resource = stamp(ctx.requester, ctx.scope, _prepare(rtype, resource))  # Subscriptions: owned
     if conn is None:
         with ctx.db.write() as c:
             return _create(ctx, c, rtype, resource, if_none_exist, rid)
@@ -241,11 +262,8 @@ def _create(
                 412, f"If-None-Exist: {if_none_exist} matches {len(matches)} resources; make it specific"
             )
         if matches:
-            row = matches[0]
-            if not ctx.gate(c).permits(row):
-                raise FhirError(409, f"If-None-Exist: {if_none_exist} matches a resource you may not see")
-            return _written(ctx, c, row, 200)
-    _write_rules(c, resource)
+            return _written(ctx, c, matches[0], 200)
+    _write_rules(ctx, c, resource)
     row, _ = store.put(c, resource, rid=rid or store.new_id(), method="POST")
     return _written(ctx, c, row, 201)
 
@@ -254,7 +272,7 @@ def update(
     ctx: Ctx, rtype: str, rid: str, resource: dict, *, if_match: int | None = None, conn: Conn | None = None
 ) -> Result:
     require_scope(ctx.scope, rtype, "update")
-    resource = _prepare(rtype, resource)
+    resource = stamp(ctx.requester, ctx.scope, _prepare(rtype, resource))  # Subscriptions: owned
     if resource.get("id") is None:
         raise FhirError(400, f'the body must carry "id": "{rid}" to update {rtype}/{rid}')
     if resource["id"] != rid:
@@ -267,7 +285,7 @@ def update(
         existing = store.current(c, rtype, rid)
         if existing is None or existing.deleted:
             require_scope(ctx.scope, rtype, "create")
-        _write_rules(c, resource)
+        _write_rules(ctx, c, resource)
         row, created = store.put(c, resource, rid=rid, method="PUT", if_match=if_match)
         return _written(ctx, c, row, 201 if created else 200)
 
@@ -284,10 +302,9 @@ def conditional_update(
     conn: Conn | None = None,
 ) -> Result:
     require_scope(ctx.scope, rtype, "update")
-    resource = _prepare(rtype, resource)
+    resource = stamp(ctx.requester, ctx.scope, _prepare(rtype, resource))  # Subscriptions: owned
 
     def run(c: Conn) -> Result:
-        _write_rules(c, resource)
         matches = _search_rows(ctx, c, rtype, criteria)
         if len(matches) > 1:
             raise FhirError(
@@ -296,13 +313,14 @@ def conditional_update(
         if not matches:
             require_scope(ctx.scope, rtype, "create")
             rid = resource.get("id") or store.new_id()
+            _visible_for_write(ctx, c, rtype, rid)  # an id in the body must not reach a hidden one
+            _write_rules(ctx, c, {**resource, "id": rid})
             row, _ = store.put(c, {**resource, "id": rid}, rid=rid, method="PUT", if_match=if_match)
             return _written(ctx, c, row, 201)
         target = matches[0]
         if resource.get("id") not in (None, target.id):
             raise FhirError(400, f"the body's id '{resource['id']}' is not the matching {rtype}/{target.id}")
-        if not ctx.gate(c).permits(target):
-            raise not_found(rtype, target.id)
+        _write_rules(ctx, c, {**resource, "id": target.id})
         row, _ = store.put(c, {**resource, "id": target.id}, rid=target.id, method="PUT", if_match=if_match)
         return _written(ctx, c, row, 200)
 
@@ -313,6 +331,7 @@ def delete(
     ctx: Ctx, rtype: str, rid: str, *, if_match: int | None = None, conn: Conn | None = None
 ) -> Result:
     check_type(rtype)
+    check_writable(rtype)
     require_scope(ctx.scope, rtype, "delete")
 
     def run(c: Conn) -> Result:
@@ -347,7 +366,11 @@ def _search_rows(ctx: Ctx, c: Conn, rtype: str, criteria: list[tuple[str, str]])
     q = search.parse(rtype, criteria)
     if not q.filters:
         raise FhirError(400, "a conditional request needs at least one search criterion")
-    return [row for row, _ in search.iter_matches(c, q, after=None, batch=3)][:3]
+    # Only what the requester may see can match: a hidden resource does not exist for
+    # them (rule 8), so it neither blocks a create nor is changed, nor is its id told.
+    gate = ctx.gate(c)
+    visible = (row for row, _ in search.iter_matches(c, q, after=None, batch=3) if gate.permits(row))
+    return list(islice(visible, 3))
 
 
 def _conditional_matches(ctx: Ctx, c: Conn, rtype: str, query: str) -> list[Row]:
@@ -358,13 +381,15 @@ def _conditional_matches(ctx: Ctx, c: Conn, rtype: str, query: str) -> list[Row]
 
 
 # -- search and history ---------------------------------------------------------------
-def search_type(ctx: Ctx, rtype: str, params: list[tuple[str, str]], self_url: str) -> Result:
+def search_type(
+    ctx: Ctx, rtype: str, params: list[tuple[str, str]], self_url: str, *, conn: Conn | None = None
+) -> Result:
     check_type(rtype)
     require_scope(ctx.scope, rtype, "search")
     q = search.parse(rtype, params, lenient=ctx.lenient)
     for source, _, _ in q.include + q.revinclude:
         require_scope(ctx.scope, source, "search")
-    with ctx.db.read() as c:
+    with _reading(ctx, conn) as c:
         page = search.run(ctx.gate(c), q)
     return Result(200, searchset(ctx, rtype, q, page, self_url))
 
@@ -395,7 +420,15 @@ def searchset(ctx: Ctx, rtype: str, q: search.Query, page: search.Page, self_url
     return out
 
 
-def history(ctx: Ctx, rtype: str, rid: str | None, params: list[tuple[str, str]], self_url: str) -> Result:
+def history(
+    ctx: Ctx,
+    rtype: str,
+    rid: str | None,
+    params: list[tuple[str, str]],
+    self_url: str,
+    *,
+    conn: Conn | None = None,
+) -> Result:
     check_type(rtype)
     require_scope(ctx.scope, rtype, "read")
     count, cursor, since = search.DEFAULT_COUNT, None, None
@@ -408,6 +441,8 @@ def history(ctx: Ctx, rtype: str, rid: str | None, params: list[tuple[str, str]]
         elif name == "_cursor":
             try:
                 cursor = int(value)
+                if not 0 < cursor < 2**63:
+                    raise ValueError
             except ValueError:
                 raise FhirError(400, "the paging cursor is not one this server made") from None
         elif name == "_since":
@@ -430,7 +465,7 @@ def history(ctx: Ctx, rtype: str, rid: str | None, params: list[tuple[str, str]]
         args.append(since)
     entries: list[bytes] = []
     next_cursor = None
-    with ctx.db.read() as c:
+    with _reading(ctx, conn) as c:
         gate = ctx.gate(c)
         if rid is not None and store.current(c, rtype, rid) is None:
             raise not_found(rtype, rid)
@@ -469,9 +504,12 @@ def history(ctx: Ctx, rtype: str, rid: str | None, params: list[tuple[str, str]]
     links = [{"relation": "self", "url": self_url}]
     if next_cursor is not None:
         path = f"{rtype}/{rid}/_history" if rid else f"{rtype}/_history"
-        links.append(
-            {"relation": "next", "url": f"{ctx.base_url}/{path}?_count={count}&_cursor={next_cursor}"}
-        )
+        from urllib.parse import urlencode
+
+        # The next page keeps every parameter of this one (_since above all), with a new cursor.
+        keep = [(k, v) for k, v in params if k not in ("_count", "_cursor")]
+        query = urlencode([*keep, ("_count", count), ("_cursor", next_cursor)])
+        links.append({"relation": "next", "url": f"{ctx.base_url}/{path}?{query}"})
     out = orjson.dumps({"resourceType": "Bundle", "type": "history", "link": links})
     if entries:
         out = out[:-1] + b',"entry":[' + b",".join(entries) + b"]}"

@@ -242,8 +242,20 @@ def read_choices(ctx: Ctx, patient: str) -> Result:
         return Result(200, {**consent_to_choices(row.resource()), "consent": row.ref})
 
 
-def save_choices(ctx: Ctx, patient: str, choices: dict) -> Result:
-    """A new set of choices becomes the active Consent; the old one is made inactive."""
+def save_choices(
+    ctx: Ctx,
+    patient: str,
+    choices: dict,
+    *,
+    supersede: tuple[str, ...] = (),
+    consent_version: int | None = None,
+) -> Result:
+    """A new set of choices becomes the active Consent; the old one is made inactive.
+
+    `supersede`: ids of the patient's other Consents these choices replace (made inactive
+    in the same transaction; the person's page restates all their choices). With
+    `consent_version`, 409 if the patient's consents changed since that version was read.
+    """
     if not isinstance(choices, dict):
         raise FhirError(400, "the sharing choices must be a JSON object")
     choices = {**choices, "patient": f"Patient/{patient}"}
@@ -256,9 +268,17 @@ def save_choices(ctx: Ctx, patient: str, choices: dict) -> Result:
     with ctx.db.write() as c:
         _may_decide_for(ctx, c, patient)
         check_consent_write(c, consent)
+        if consent_version is not None:
+            t = c.one("SELECT consent_version FROM patient_facts WHERE patient = ?", (patient,))
+            if (int(t[0]) if t else 0) != consent_version:
+                raise FhirError(409, "the sharing choices changed while these were being made; check again")
         old = current_choices_consent(c, patient)
         if old is not None:
             store.put(c, {**old.resource(), "status": "inactive"}, rid=old.id, method="PUT")
+        for cid in supersede:
+            prior = store.current(c, "Consent", cid)
+            if prior and not prior.deleted and prior.patient == patient and (old is None or cid != old.id):
+                store.put(c, {**prior.resource(), "status": "inactive"}, rid=cid, method="PUT")
         row, _ = store.put(c, consent, rid=consent["id"], method="POST")
         body = ctx.gate(c).disclose(row, audit=False)
     headers = {"Location": f"{ctx.base_url}/Consent/{row.id}/_history/{row.version}"}

@@ -209,7 +209,8 @@ def _result_param(q: Query, rt: ResourceType, name: str, modifier: str, value: s
     elif name == "_cursor":
         try:
             q.cursor = orjson.loads(base64.urlsafe_b64decode(value.encode() + b"=="))
-            if not isinstance(q.cursor, list):
+            # Every sort key is text (ids, codes, instants): anything else is not our cursor.
+            if not isinstance(q.cursor, list) or not all(isinstance(k, str) for k in q.cursor):
                 raise ValueError
         except Exception:
             raise FhirError(
@@ -233,7 +234,9 @@ def _filter_sql(f: Filter, rtype: str) -> tuple[str, list[Any]]:
         for v in f.values:
             cond, a = _date_cond(v, "r.last_updated", "r.last_updated")
             ors.append(cond)
-            args += a
+            # Rows keep last_updated as a FHIR instant ("...SS.mmmZ", instants.now_instant):
+            # compare like with like, or an instant would not equal itself.
+            args += [bound[:23] + "Z" for bound in a]
         return "(" + " OR ".join(ors) + ")", args
     ors, args = [], []
     if p.type == "token":
@@ -467,7 +470,8 @@ def includes(gate: Gate, q: Query, page: list[Row]) -> list[tuple[Row, bytes]]:
             continue
         marks = ",".join("?" * len(ids))
         targets = c.all(
-            f"SELECT DISTINCT target FROM idx_ref WHERE type = ? AND param = ? AND id IN ({marks})",
+            f"SELECT DISTINCT target FROM idx_ref WHERE type = ? AND param = ? AND id IN ({marks}) "
+            "ORDER BY target",  # the same answer, in the same order, on either backend
             [source, pname, *ids],
         )
         for (target,) in targets:
@@ -489,7 +493,7 @@ def includes(gate: Gate, q: Query, page: list[Row]) -> list[tuple[Row, bytes]]:
         rows = c.all(
             f"SELECT {', '.join('r.' + x.strip() for x in COLUMNS.split(','))} FROM resource r "
             f"WHERE r.type = ? AND r.deleted = 0 AND r.id IN (SELECT id FROM idx_ref WHERE type = ? "
-            f"AND param = ? AND target IN ({marks}))",
+            f"AND param = ? AND target IN ({marks})) ORDER BY r.id",
             [source, source, pname, *refs],
         )
         for t in rows:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import orjson
 
 from carebridge.consent.redact import references
+from carebridge.server import outbox
 from carebridge.server.catalog import RESOURCE_TYPES
 from carebridge.server.db import Conn
 from carebridge.server.errors import FhirError
@@ -160,6 +161,7 @@ def put(
         )
     _reindex(c, rtype, rid, resource)
     _after_write(c, resource, patient)
+    outbox.changed(c, rtype, rid, vid, patient, resource)  # its deliveries commit with it
     return Row(rtype, rid, vid, False, stamp, patient, refs, body), existing is None or existing[1]
 
 
@@ -183,6 +185,7 @@ def delete(c: Conn, rtype: str, rid: str, *, if_match: int | None = None) -> Row
     _reindex(c, rtype, rid, None)
     if old and old.body:
         _after_delete(c, old.resource(), patient)
+    outbox.changed(c, rtype, rid, vid, patient, None)
     return Row(rtype, rid, vid, True, stamp, patient, None, None)
 
 
@@ -268,8 +271,8 @@ def _after_write(c: Conn, resource: dict, patient: str | None) -> None:
 
 
 def _after_delete(c: Conn, resource: dict, patient: str | None) -> None:
-    if resource["resourceType"] == "Patient":
-        resource = {**resource, "managingOrganization": None}
+    # A deleted Patient keeps its custodian: the rest of the record (and the Patient's
+    # own history) stays with the trust that holds it, and nobody else gains sight of it.
     _after_write(c, resource, patient)
 
 

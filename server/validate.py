@@ -10,8 +10,9 @@ from functools import lru_cache
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
+from lxml import etree
 from nhs_number import is_valid as nhs_number_is_valid
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from carebridge.consent.validate import check_consent
 from carebridge.mappings.vocabulary import NHS_NUMBER_SYSTEM
@@ -27,11 +28,11 @@ def _model(name: str) -> Any:
     return get_fhir_model_class(name)
 
 
-def check_structure(resource: dict) -> None:
-    """400 when the content is not a structurally valid FHIR R4 resource."""
+def check_structure(resource: dict) -> BaseModel:
+    """400 when the content is not a structurally valid FHIR R4 resource; else its model."""
     name = resource.get("resourceType")
     try:
-        _model(name).model_validate(resource)
+        return _model(name).model_validate(resource)
     except ValidationError as exc:
         problems = []
         for err in exc.errors()[:5]:
@@ -88,10 +89,59 @@ def check_reference_targets(resource: dict) -> None:
                 )
 
 
+def check_required_codes(model: BaseModel, path: str) -> None:
+    """422 for a code outside the value set its element is bound to with strength
+    `required` (the models list those codes as enum_values but do not check them; a
+    list ending in "+" is only the start of the value set, so it is not checked)."""
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name, None)
+        if value is None:
+            continue
+        extra = info.json_schema_extra
+        allowed = extra.get("enum_values") if isinstance(extra, dict) else None
+        if allowed and "+" in allowed:
+            allowed = None
+        many = isinstance(value, list)
+        for i, item in enumerate(value if many else [value]):
+            where = f"{path}.{info.alias or name}" + (f"[{i}]" if many else "")
+            if allowed and isinstance(item, str) and item not in allowed:
+                raise FhirError(
+                    422,
+                    f"{where}: '{item}' is not an allowed code; use one of: {', '.join(allowed)}",
+                    code="code-invalid",
+                    expression=[where],
+                )
+            if isinstance(item, BaseModel):
+                check_required_codes(item, where)
+
+
+_XHTML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+
+
+def check_narrative(resource: dict) -> None:
+    """400 unless text.div is one XHTML <div> (a broken one could never be sent as XML)."""
+    div = (resource.get("text") or {}).get("div") if isinstance(resource.get("text"), dict) else None
+    if not isinstance(div, str):
+        return
+    where = f"{resource['resourceType']}.text.div"
+    try:
+        root = etree.fromstring(div.encode("utf-8"), _XHTML_PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise FhirError(400, f"{where} is not well-formed XHTML: {exc}", expression=[where]) from None
+    if root.tag != "{http://www.w3.org/1999/xhtml}div":
+        raise FhirError(
+            400,
+            f'{where} must be one <div xmlns="http://www.w3.org/1999/xhtml"> element',
+            expression=[where],
+        )
+
+
 def validate_resource(resource: dict) -> None:
-    check_structure(resource)
+    model = check_structure(resource)
+    check_narrative(resource)
     check_nhs_numbers(resource)
     check_reference_targets(resource)
+    check_required_codes(model, resource["resourceType"])
 
 
 def check_consent_write(c: Conn, consent: dict) -> None:

@@ -10,10 +10,15 @@ from fhir.resources.R4B import get_fhir_model_class
 from carebridge.mappings.handover import (
     Service,
     build_transfer_resources,
+    describe_section,
     frequency_in_words,
     gradual_introduction_week,
+    handover_care_team,
+    plan_from_tasks,
     plan_weeks,
     prefixed_ids,
+    resume_plan,
+    task_inputs,
     weekly_owners,
 )
 from carebridge.mappings.vocabulary import SECTION_SYSTEM, SNOMED
@@ -275,3 +280,68 @@ def test_caller_supplied_ids_are_used_for_every_resource() -> None:
 def test_transfer_resources_are_valid_fhir_r4(overrides: dict) -> None:
     for resource in _build(**overrides).resources():
         get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+
+
+# ------------------------------------------------------------------------ re-planning
+
+
+def test_resuming_keeps_weeks_done_and_moves_the_rest_on_from_the_restart() -> None:
+    plan = plan_weeks(START, 8, "gradual", None)
+    restart = START + timedelta(days=40)
+    moved = resume_plan(plan, {1, 2, 3}, restart)
+    assert moved[:3] == plan[:3]
+    assert [w.start for w in moved[3:]] == [restart + timedelta(days=7 * n) for n in range(5)]
+    assert [(w.owner, w.description) for w in moved] == [(w.owner, w.description) for w in plan]
+
+
+def test_a_stored_transfer_reads_back_as_the_plan_it_was_made_from() -> None:
+    result = _build(weeks=6, pattern="custom", custom=list("AABABB"), frequency="fortnightly")
+    assert plan_from_tasks(result.parent, result.weeks, SAM, PARDEEP) == result.plan
+    # With a week's dates moved (after a pause), the plan follows its Task.
+    moved = [dict(t) for t in result.weeks]
+    moved[5]["executionPeriod"] = {"start": "2024-09-02", "end": "2024-09-08"}
+    assert plan_from_tasks(result.parent, moved, SAM, PARDEEP)[5].start == date(2024, 9, 2)
+    assert task_inputs(result.weeks[2])["week"] == 3
+    with pytest.raises(ValueError):
+        plan_from_tasks({"id": "made-by-hand", "input": []}, [], SAM, PARDEEP)
+
+
+def test_the_section_can_be_rewritten_with_statuses_and_a_note_for_the_person() -> None:
+    result = _build()
+    paused = describe_section(
+        result.section,
+        result.plan,
+        SAM,
+        PARDEEP,
+        "weekly",
+        status="on-hold",
+        week_statuses={1: "completed", 2: "on-hold"},
+        note="Paused on Monday 10 June 2024.",
+    )
+    assert paused["status"] == "on-hold"
+    assert paused["description"].endswith("Paused on Monday 10 June 2024.")
+    assert [a["detail"]["status"] for a in paused["activity"]][:3] == ["completed", "on-hold", "scheduled"]
+    get_fhir_model_class("CarePlan").model_validate(paused)
+
+
+def test_both_services_and_their_named_workers_join_the_care_team_for_the_handover() -> None:
+    team = {
+        "resourceType": "CareTeam",
+        "id": "t",
+        "status": "active",
+        "participant": [{"role": [{"text": "Mum"}], "member": {"reference": "RelatedPerson/mum"}}],
+    }
+    end = START + timedelta(days=55)
+    joined = handover_care_team(team, SAM, PARDEEP, START, end)
+    members = {p["member"]["reference"]: p.get("period") for p in joined["participant"]}
+    assert members == {
+        "RelatedPerson/mum": None,
+        "Organization/service-a": {"start": "2024-06-03", "end": end.isoformat()},
+        "Practitioner/sam": {"start": "2024-06-03", "end": end.isoformat()},
+        "Organization/service-b": {"start": "2024-06-03"},
+        "Practitioner/pardeep": {"start": "2024-06-03"},
+    }
+    # Called again (a restart, the move complete), the dates move; nobody is added twice.
+    done = handover_care_team(joined, SAM, PARDEEP, START, START + timedelta(days=70))
+    assert len(done["participant"]) == 5
+    get_fhir_model_class("CareTeam").model_validate(done)

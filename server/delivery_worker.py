@@ -1,0 +1,103 @@
+"""The delivery worker: a background thread in every server process.
+
+It claims due deliveries, sends them from a small pool of threads (each with its own
+pooled HTTP session), keeps its leases alive while they are in flight, and records the
+outcomes. Any number of these may run against one database; see delivery.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ALL_COMPLETED, Future, ThreadPoolExecutor, wait
+
+from carebridge.adapters.push import HttpSender, Outcome
+from carebridge.server import delivery, outbox
+from carebridge.server.db import Database
+from carebridge.server.delivery_policy import DeliveryConfig
+
+log = logging.getLogger("carebridge.outbox")
+
+
+class HttpTransport:
+    """Deliveries over HTTP (FHIR REST). Another transport (MESH) offers the same `send`."""
+
+    def __init__(self, cfg: DeliveryConfig) -> None:
+        self.http = HttpSender(cfg.connect_timeout, cfg.read_timeout, pool_size=cfg.threads)
+
+    def send(self, d: delivery.Delivery) -> Outcome:
+        if d.action == "delete":
+            return self.http.delete(d.base, d.rtype, d.rid, d.headers)
+        if d.notify_only:
+            return self.http.notify(d.base, d.headers)
+        assert d.body is not None
+        return self.http.put(d.base, d.rtype, d.rid, d.body, d.headers)
+
+
+class DeliveryWorker:
+    def __init__(self, db: Database, cfg: DeliveryConfig | None = None) -> None:
+        self.db = db
+        self.cfg = cfg or DeliveryConfig.from_env()
+        self.id = f"worker-{uuid.uuid4().hex[:12]}"
+        self.transports: dict[str, Callable[[delivery.Delivery], Outcome]] = {
+            "http": HttpTransport(self.cfg).send
+        }
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._pool = ThreadPoolExecutor(max_workers=self.cfg.threads, thread_name_prefix="carebridge-push")
+        self._thread = threading.Thread(target=self._run, name="carebridge-outbox", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        outbox.WAKE.set()
+        if self._thread is not None:
+            self._thread.join(timeout=self.cfg.connect_timeout + self.cfg.read_timeout + 5)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = self.cycle()
+            except Exception:  # a database hiccup must not end deliveries for good
+                log.exception("outbox cycle failed; trying again")
+                busy = 0
+            if not busy:
+                outbox.WAKE.wait(self.cfg.poll)
+                outbox.WAKE.clear()
+
+    def cycle(self) -> int:
+        """One round: claim, send, record. Returns how many rows it handled."""
+        batch, handled = delivery.claim(self.db, self.id, self.cfg)
+        if not batch:
+            return handled
+        assert self._pool is not None
+        futures: dict[Future, delivery.Delivery] = {self._pool.submit(self._send, d): d for d in batch}
+        waiting = set(futures)
+        while waiting:
+            _, waiting = wait(waiting, timeout=self.cfg.lease / 3, return_when=ALL_COMPLETED)
+            if waiting and not self._stop.is_set():
+                delivery.renew(self.db, self.id, [futures[f].id for f in waiting], self.cfg)
+        for f, d in futures.items():
+            d.outcome = f.result()
+        delivery.finish(self.db, self.id, batch, self.cfg)
+        return handled
+
+    def _send(self, d: delivery.Delivery) -> Outcome:
+        send = self.transports.get(d.transport)
+        if send is None:
+            return Outcome(False, None, f"no transport '{d.transport}' in this worker")
+        try:
+            return send(d)
+        except Exception as exc:  # never lose a delivery to a bug in a transport
+            log.exception("transport %s failed", d.transport)
+            return Outcome(False, None, f"{type(exc).__name__}: {exc}")
