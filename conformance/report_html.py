@@ -10,10 +10,9 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 
 from jinja2 import Environment
-from markupsafe import Markup
 
 from carebridge.conformance.exchange import Exchange
-from carebridge.conformance.report_template import EXCHANGE, TEMPLATE
+from carebridge.conformance.report_template import TEMPLATE
 from carebridge.conformance.results import FAILED, ScriptResult
 
 BODY_LIMIT = 4000
@@ -22,13 +21,6 @@ SHOWN_HEADERS = ("content-type", "location", "content-location", "etag", "last-m
 
 def html(results: list[ScriptResult]) -> str:
     env = Environment(autoescape=True)
-    exchange_template = env.from_string(EXCHANGE)
-
-    def exchange(ex: Exchange | None, open: bool = False) -> Markup:
-        if ex is None:
-            return Markup("")
-        return Markup(exchange_template.render(ex=_shown(ex), open=open))
-
     suites: OrderedDict[str, dict] = OrderedDict()
     failures = []
     totals = {"tests": 0, "pass": 0, "fail": 0, "skip": 0}
@@ -42,6 +34,7 @@ def html(results: list[ScriptResult]) -> str:
             "anchor": anchor,
             "not_applicable": r.not_applicable,
             "setup_failure": r.setup_failure,
+            "setup_exchange": _shown(r.setup_failure.exchange) if r.setup_failure else None,
             "tests": [],
         }
         s = suites.setdefault(
@@ -62,6 +55,7 @@ def html(results: list[ScriptResult]) -> str:
                     "rule": t.rule,
                     "result": t.result,
                     "failure": t.failure,
+                    "exchange": _shown(t.failure.exchange) if t.failure else None,
                     "warnings": t.warnings,
                     "anchor": tanchor,
                 }
@@ -91,7 +85,6 @@ def html(results: list[ScriptResult]) -> str:
         status_word="FAIL" if failed else "PASS",
         base_url=results[0].base_url if results else "",
         issued=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        exchange=exchange,
     )
 
 
@@ -99,7 +92,9 @@ def _anchor(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "-", text).strip("-")
 
 
-def _shown(ex: Exchange) -> dict[str, str]:
+def _shown(ex: Exchange | None) -> dict[str, str] | None:
+    if ex is None:
+        return None
     req = [f"{ex.method} {ex.url}"]
     for k, v in ex.request_headers.items():
         req.append(f"{k}: {redact(k, v)}")

@@ -55,9 +55,16 @@ TEMPLATE = r"""<!doctype html>
 </style>
 </head>
 <body><main>
+{% macro exchange(ex, open=False) %}{% if ex %}<details{% if open %} open{% endif %}>
+<summary>Request and response</summary>
+<div class="ex">
+  <div><h4>Request</h4><pre>{{ ex.request }}</pre></div>
+  <div><h4>Response</h4><pre>{{ ex.response }}</pre></div>
+</div></details>{% endif %}{% endmacro %}
 <h1>carebridge conformance report</h1>
 <p class="meta">Server <b>{{ base_url }}</b> &middot; run {{ issued }} &middot;
-  {{ results|length }} scripts in {{ suites|length }} suite(s)</p>
+  {{ results|length }} script{{ '' if results|length == 1 else 's' }} in
+  {{ suites|length }} suite{{ '' if suites|length == 1 else 's' }}</p>
 <div class="banner {{ 'fail' if failed else 'pass' }}">
   {% if failed %}FAIL: {{ totals.fail }} of {{ totals.tests }} tests failed{% else %}PASS: all
   {{ totals.pass }} tests passed{% endif %}{% if totals.skip %} &middot; {{ totals.skip }} not run{% endif %}
@@ -93,7 +100,7 @@ TEMPLATE = r"""<!doctype html>
   {% if r.not_applicable %}<p class="desc"><b>Not run:</b> {{ r.not_applicable }}</p>{% endif %}
   {% if r.setup_failure %}
   <div class="desc"><p class="why"><b>Setup failed:</b> {{ r.setup_failure.description }} &mdash;
-    {{ r.setup_failure.message }}</p>{{ exchange(r.setup_failure.exchange) }}</div>
+    {{ r.setup_failure.message }}</p>{{ exchange(r.setup_exchange) }}</div>
   {% endif %}
   {% if r.tests %}
   <table>
@@ -105,7 +112,7 @@ TEMPLATE = r"""<!doctype html>
         {% if t.description %}<br><span class="rule">{{ t.description }}</span>{% endif %}
         {% if t.failure %}
         <p class="why"><b>{{ t.failure.description }}</b><br>{{ t.failure.message }}</p>
-        {{ exchange(t.failure.exchange, open=True) }}
+        {{ exchange(t.exchange, open=True) }}
         {% endif %}
         {% for w in t.warnings %}
         <p class="warn">warning: {{ w.description }} ({{ w.message }})</p>
@@ -121,9 +128,3 @@ TEMPLATE = r"""<!doctype html>
 {% endfor %}
 </main></body></html>
 """
-
-EXCHANGE = r"""{% if ex %}<details{% if open %} open{% endif %}><summary>Request and response</summary>
-<div class="ex">
-  <div><h4>Request</h4><pre>{{ ex.request }}</pre></div>
-  <div><h4>Response</h4><pre>{{ ex.response }}</pre></div>
-</div></details>{% endif %}"""
