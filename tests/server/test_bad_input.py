@@ -359,6 +359,8 @@ def test_a_transaction_with_one_bad_entry_stores_none_of_its_entries(custodian):
     }
     r = custodian.post("", json=bundle)
     outcome(r, 422, "Bundle.entry[2]", "check digit")
+    assert r.json()["issue"][0]["code"] == "value"
+    assert r.json()["issue"][0]["expression"] == ["Patient.identifier[0].value"]
     nobody_called(custodian, good["name"][0]["family"])
     nobody_called(custodian, bad["name"][0]["family"])
 
