@@ -176,7 +176,8 @@ def change_entry(
     today: date | None = None,
 ) -> LogEntry | None:
     """A saved set of sharing choices (the Consent written by save_choices) in words."""
-    moment = _instant((consent.get("meta") or {}).get("lastUpdated")) or _instant(consent.get("dateTime"))
+    # When the choices were made (a later version only marks them replaced).
+    moment = _instant(consent.get("dateTime")) or _instant((consent.get("meta") or {}).get("lastUpdated"))
     if moment is None:
         return None
     at = when_words(moment, tz, today)

@@ -109,4 +109,9 @@ def print_demo(db: Database, world: DemoWorld, base: str, console: Console) -> d
             f"curl -s -H 'Authorization: Bearer {tokens[who]}' '{url}'", soft_wrap=True, highlight=False
         )
     console.print(f"curl -s '{base}/metadata'  # the CapabilityStatement needs no token", highlight=False)
+    # The person's own pages (/my/): open the link in a browser.
+    for p in world.partners:
+        if p["kind"] == "person":
+            link = f"{base.removesuffix('/fhir')}/my/?token={tokens[p['id']]}"
+            console.print(f"{p['name']} in a browser: {link}", soft_wrap=True, highlight=False)
     return tokens

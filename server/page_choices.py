@@ -203,7 +203,12 @@ def preview(
         return Preview([], [], 0, document, problems)
     after = evaluate(c, registry, sh.recipients, sh.columns, assumed=assumed_after(sh.record, document))
     names = {r.ref: r.name for r in sh.recipients}
-    changes = compare(names, codes, sh.now.see, after.see, sh.now.crisis_words(), after.crisis_words())
+    crisis_before, crisis_after = sh.now.crisis_words(), after.crisis_words()
+    for ref, code in after.crisis.items():
+        # "Only what you share every day" just follows the change already said above.
+        if code == "same" and sh.now.crisis.get(ref) in ("no", "some", "same"):
+            crisis_after[ref] = crisis_before.get(ref, crisis_after[ref])
+    changes = compare(names, codes, sh.now.see, after.see, crisis_before, crisis_after)
     dates = []
     if p.recipient is not None:
         was = sh.rows_now()[p.recipient.ref]

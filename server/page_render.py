@@ -51,7 +51,7 @@ ERRORS: dict[int, tuple[str, str]] = {
     401: ("Please sign in", "Use the link you were given, or ask your care coordinator for a new one."),
     403: ("We could not do that", "Go back to the page you came from and try again."),
     404: ("We cannot find that page", "Check the address, or go back to the start."),
-    405: ("We cannot find that page", "Check the address, or go back to the start."),
+    405: ("That did not work", "Use the links and buttons on the page, or go back to the start."),
     409: ("Something changed", "Someone else changed these choices. Please check them again."),
     413: ("That was too much at once", "Go back and try again with less."),
     422: ("We could not save that", "Go back, check your choices and try again."),

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, quote
 import orjson
 from fastapi import Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.routing import Match, Route
 
 from carebridge.consent.sharing_form import CRISIS_ANSWERS
 from carebridge.mappings.plan_words import plan_words
@@ -41,6 +42,7 @@ from carebridge.server.store import Row
 log = logging.getLogger("carebridge.pages")
 
 FORM_LIMIT = 64 * 1024
+CATCH_ALL = "/my/{rest:path}"
 # What a page may show of the plan (tasks of a transfer are the care team's working notes).
 PLAN_TYPES = frozenset({"CarePlan", "Goal", "RiskAssessment", "CareTeam", "RelatedPerson"})
 NAV = (
@@ -213,7 +215,8 @@ def register(kit: Kit) -> None:
             except NotAllowed as exc:
                 return error_page(403, str(exc))
             partner = state.registry.partner(c, claims.partner_id)
-        assert partner is not None
+        if partner is None:  # removed a moment ago
+            return _sign_in_form(request, 401, BAD_SIGN_IN)
         session = sessions.start(
             claims.partner_id,
             claims.scope,
@@ -509,9 +512,12 @@ def register(kit: Kit) -> None:
         )
         return _keep(await _audited(here, response), request, here.session)
 
-    # Anything else under /my/: a friendly "not found", whatever the method.
+    # Anything else under /my/: a friendly page, whatever the method (405 for a known page).
     @page
     async def not_found(request: Request) -> Response:
+        mine = [r for r in kit.app.router.routes if isinstance(r, Route) and r.path.startswith("/my/")]
+        if any(r.path != CATCH_ALL and r.matches(request.scope)[0] == Match.PARTIAL for r in mine):
+            raise PageError(405)
         raise PageError(404)
 
     kit.app.add_route(

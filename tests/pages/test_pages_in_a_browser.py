@@ -369,6 +369,8 @@ def test_another_persons_id_in_the_address_is_not_found(page, site, shots):
             assert answer.headers["content-type"].startswith("text/html")
         assert web.post("/my/richard/save", data={"kind": "stop", "csrf": csrf, "v": "0"}).status_code == 404
         assert web.get("/my/millie/plan").status_code == 200
+        for wrong in (web.put("/my/millie/plan"), web.get("/my/millie/save")):
+            assert wrong.status_code == 405 and "That did not work" in wrong.text
     with httpx.Client(base_url=home(site)) as nobody:
         answer = nobody.get("/my/millie/plan")
         assert answer.status_code == 401 and "Sign in" in answer.text
@@ -427,6 +429,9 @@ def test_axe_finds_no_serious_problem_on_a_desktop_a_phone_or_at_200_percent(
     for name, path in PAGES:
         tab.goto(f"{home(site)}{path}")
         tab.screenshot(shots / f"30-desktop-{name}.png")
+    # Looking changed nothing: Bath Mind still sees what it saw.
+    with site.client("bath-mind") as bath_mind:
+        assert bath_mind.get("/CarePlan/millie-about-me").status_code == 200
 
 
 def test_the_pages_need_no_script_and_break_no_content_policy(page):

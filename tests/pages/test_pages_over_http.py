@@ -129,3 +129,15 @@ def test_a_stale_confirmation_is_checked_again_not_saved(world):
     with world.client("bath-mind") as bath_mind:
         assert bath_mind.get("/CarePlan/millie-faith-spirituality").status_code == 200
         assert bath_mind.get("/CarePlan/millie-about-me").status_code == 404
+
+
+def test_signing_out_ends_the_session(world):
+    with web(world, world.tokens["millie-app"]) as client:
+        start = client.get("/my/millie/")
+        assert start.status_code == 200
+        action, fields, _ = main_form(start.text, "signed-in-form")
+        assert action == "/my/sign-out"
+        out = client.post(action, data=fields)
+        assert out.status_code == 200 and "You have signed out." in out.text
+        assert "cb_my" not in client.cookies
+        assert client.get("/my/millie/").status_code == 401
