@@ -9,9 +9,12 @@
 (b) end to end: `carebridge map import` of N care plans (a JSON file of N documents)
     into a fresh SQLite database, through the same code as the CLI (bundle.process with
     validation on write, one atomic transaction per person), then importing the same
-    file again (everything unchanged). Target: >= 300 plans/s for (b).
-Each plan is a realistic family of 17-19 resources: the person, their coordinator,
-a parent plan, eight sections, goals, family, contacts, care team and risk assessment.
+    file again (everything unchanged); once as whole JSON documents, once as caseload
+    CSV rows. Target: >= 300 plans/s for (b).
+A JSON plan is a realistic family of 19 resources: the person, their coordinator, a
+parent plan, eight sections, goals, family, contacts, care team, risk assessment and
+the Provenance. A caseload row is 6: person, parent plan, contact-plan section, care
+team, Provenance (and the coordinator, shared by 250 people each).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pathlib import Path
 import orjson
 
 from carebridge.mappings.import_plan import Source, plan_writes
+from carebridge.mappings.plan_csv import write_caseload
 from carebridge.mappings.plan_document import check_document
 from carebridge.mappings.plan_to_fhir import document_parts
 from carebridge.mappings.profile_check import check as check_profiles
@@ -161,11 +165,16 @@ def bench_mapping(docs: list[dict]) -> None:
     print(f"(a) mapping + validation + profiles:  {n / dt:8.0f} documents/s")
 
 
-def bench_import(docs: list[dict], tmp: Path) -> None:
-    db = Database(f"sqlite:///{tmp / 'bench.db'}")
+def bench_import(docs: list[dict], tmp: Path, fmt: str) -> None:
+    db = Database(f"sqlite:///{tmp / f'bench-{fmt}.db'}")
     partners.add(db, partners.Partner(TRUST, "Bench trust", "trust", partners.DEFAULT_SCOPES["trust"]))
-    path = tmp / "plans.json"
-    path.write_bytes(orjson.dumps(docs))
+    if fmt == "json":
+        path = tmp / "plans.json"
+        path.write_bytes(orjson.dumps(docs))
+    else:
+        path = tmp / "caseload.csv"
+        path.write_text(write_caseload(docs)[0])
+    print(f"(b) {len(docs)} plans as {path.name}:")
     for label in ("first import (all created)", "same file again (unchanged)"):
         target = DatabaseTarget(db, TRUST)
         t = time.perf_counter()
@@ -176,7 +185,7 @@ def bench_import(docs: list[dict], tmp: Path) -> None:
         dt = time.perf_counter() - t
         target.close()
         n = len(docs)
-        print(f"(b) {label:30s} {n} plans in {dt:6.1f}s = {n / dt:6.0f} plans/s  {outcomes}")
+        print(f"    {label:30s} {n} plans in {dt:6.1f}s = {n / dt:6.0f} plans/s  {outcomes}")
     with db.read() as c:
         (count,) = c.one("SELECT COUNT(*) FROM resource")
     print(f"    the database holds {count} resources")
@@ -186,13 +195,18 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--plans", type=int, default=10_000)
     ap.add_argument("--map-docs", type=int, default=2_000)
+    ap.add_argument(
+        "--formats", nargs="+", default=["json", "csv"], help="json documents and/or caseload rows"
+    )
     args = ap.parse_args()
     rng = random.Random(5)
     print(f"Python {sys.version.split()[0]}")
     numbers = nhs_numbers(max(args.plans, args.map_docs))
     bench_mapping([document(i, numbers[i], rng) for i in range(args.map_docs)])
     with tempfile.TemporaryDirectory(prefix="cb-map-bench-") as tmp:
-        bench_import([document(i, numbers[i], rng) for i in range(args.plans)], Path(tmp))
+        docs = [document(i, numbers[i], rng) for i in range(args.plans)]
+        for fmt in args.formats:
+            bench_import(docs, Path(tmp), fmt)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """What an import must write: the mapped parts against what the server already holds.
 
-Pure. `lookup_bundle` asks the server (one batch) for everything a document's parts could
-match; `plan_writes` compares, part by part, and returns a transaction Bundle of
-conditional updates on business identifiers for exactly the parts that changed (each
-with If-Match on the version it was compared with), deletions for parts the document no
-longer has, and a Provenance naming the source. Nothing changed: no entries at all, so
-importing the same document twice writes nothing. A plan already there without
-business identifiers is updated in place, not duplicated (plan_adoption.py).
+Pure (new ids aside: they are minted from the clock). `lookup_bundle` asks the server
+(one batch) for everything a document's parts could match; `plan_writes` compares, part
+by part, and returns a transaction Bundle of conditional updates on business
+identifiers for exactly the parts that changed (each with If-Match on the version it
+was compared with), deletions for parts the document no longer has, and a Provenance
+naming the source. Nothing changed: no entries at all, so importing the same document
+twice writes nothing. A plan already there without business identifiers is updated in
+place, not duplicated (plan_adoption.py).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from carebridge.mappings.plan_to_fhir import PART_PREFIX, Part
 from carebridge.mappings.vocabulary import NHS_NUMBER_SYSTEM
 
 FAMILY_TYPES = ("CarePlan", "Goal", "CareTeam", "RelatedPerson", "RiskAssessment")
-# Written first so references resolve to what is already there; the Provenance comes last.
+# Outside every patient compartment (not personal data): the coordinator's resources.
 _NOT_PERSONAL = ("Practitioner", "PractitionerRole")
 
 

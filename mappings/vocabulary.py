@@ -106,6 +106,13 @@ TRANSFER_NOTICES: dict[str, str] = {
     "transfer-paused": "A transfer of care is paused",
     "transfer-resumed": "A transfer of care starts again",
 }
+# Events of the FHIR messages carebridge exchanges by MESH (MessageHeader.eventCoding).
+MESSAGE_EVENT_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/message-event"
+MESSAGE_EVENTS: dict[str, str] = {
+    "transfer-gp-notification": "A GP practice is told about a transfer of care",
+    "transfer-gp-notification-ack": "The GP practice has received the transfer notice",
+    "communication": "A message from a partner",
+}
 
 # Consent building blocks (CONTRACTS.md section 4).
 CONSENT_SCOPE_PATIENT_PRIVACY = {"system": CONSENT_SCOPE_SYSTEM, "code": "patient-privacy"}

@@ -86,9 +86,12 @@ def index_rows(rt: ResourceType, resource: dict) -> dict[str, list[tuple]]:
                 if param.type == "token":
                     for system, code in token_pairs(value):
                         rows["token"].append((param.name, system, code))
-                elif param.type in ("string", "uri"):
+                elif param.type == "string":
                     if isinstance(value, str):
                         rows["string"].append((param.name, normalise_string(value)))
+                elif param.type == "uri":
+                    if isinstance(value, str):  # URIs match exactly: case matters in them
+                        rows["string"].append((param.name, value))
                 elif param.type == "date":
                     for low, high in date_bounds(value):
                         rows["date"].append((param.name, low, high))

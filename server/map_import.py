@@ -126,7 +126,7 @@ def _is_sections_csv(raw: bytes) -> bool:
 
 def _json_records(name: str, raw: bytes) -> Iterator[Record]:
     try:
-        data = orjson.loads(raw)
+        data = orjson.loads(raw.removeprefix(b"\xef\xbb\xbf"))  # editors on Windows add a BOM
     except orjson.JSONDecodeError as exc:
         yield Record(
             name, "the whole file", "json", None, [FieldError("", f"is not valid JSON (UTF-8): {exc}")]

@@ -26,7 +26,7 @@ from carebridge.server.errors import FhirError
 from carebridge.server.partners import Registry
 
 # Stands in for the server's base URL in responses built without HTTP.
-LOCAL_BASE = f"{CANONICAL_BASE}"
+LOCAL_BASE = CANONICAL_BASE
 
 
 class TargetError(Exception):

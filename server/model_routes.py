@@ -9,6 +9,8 @@ leaves through the disclosure gate like everything else (the gate answers
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 import orjson
 from fastapi import Request
 from fastapi.responses import Response
@@ -56,9 +58,9 @@ def _value_matches(kind: str, modifier: str | None, value: tuple, want: str) -> 
             return (not s or s == system) and (not c or c == code)
         return code == want
     (text,) = value
+    want = normalise_string(want)  # the indexer folds uri values as it does strings
     if kind == "uri":
         return text.startswith(want) if modifier == "below" else text == want
-    want = normalise_string(want)
     if modifier == "exact":
         return text == want
     return want in text if modifier == "contains" else text.startswith(want)
@@ -79,9 +81,12 @@ def _profile_issues(resource: dict, body: dict) -> list[dict]:
 def register(kit: Kit) -> None:
     """Routes: GET [type]/[id] and [type]?params for the model's types; writes answer 405."""
     kit.validators.append(_profile_issues)
+    for rtype in MODEL_TYPES:
+        _register_type(kit, rtype)
 
+
+def _register_type(kit: Kit, rtype: str) -> None:
     async def read(request: Request) -> Response:
-        rtype = request.url.path.split("/")[2]
         rid = request.path_params["rid"]
         ctx = kit.authenticate(request)
         require_scope(ctx.scope, rtype, "read")
@@ -98,7 +103,6 @@ def register(kit: Kit) -> None:
         )
 
     async def find(request: Request, params: list[tuple[str, str]], self_url: str) -> Response:
-        rtype = request.url.path.split("/")[2]
         ctx = kit.authenticate(request)
         require_scope(ctx.scope, rtype, "search")
         q = search.parse(rtype, params, lenient=ctx.lenient)
@@ -126,26 +130,22 @@ def register(kit: Kit) -> None:
         return await find(request, query_list(request), str(request.url))
 
     async def search_post(request: Request) -> Response:
-        from urllib.parse import parse_qsl
-
         raw = await read_body(request, kit.state.max_body)
         params = query_list(request) + parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True)
         return await find(request, params, str(request.url))
 
     async def read_only(request: Request) -> Response:
         kit.authenticate(request)
-        rtype = request.url.path.split("/")[2]
         raise FhirError(405, f"{rtype} resources are published by carebridge and are read-only")
 
-    for rtype in MODEL_TYPES:
-        kit.route(f"/fhir/{rtype}/_search", "POST")(search_post)
-        kit.route(f"/fhir/{rtype}/{{rid}}", "GET")(read)
-        kit.route(f"/fhir/{rtype}", "GET")(search_get)
-        for method, path in (
-            ("POST", ""),
-            ("PUT", ""),
-            ("PUT", "/{rid}"),
-            ("DELETE", "/{rid}"),
-            ("PATCH", "/{rid}"),
-        ):
-            kit.route(f"/fhir/{rtype}{path}", method)(read_only)
+    kit.route(f"/fhir/{rtype}/_search", "POST")(search_post)
+    kit.route(f"/fhir/{rtype}/{{rid}}", "GET")(read)
+    kit.route(f"/fhir/{rtype}", "GET")(search_get)
+    for method, path in (
+        ("POST", ""),
+        ("PUT", ""),
+        ("PUT", "/{rid}"),
+        ("DELETE", "/{rid}"),
+        ("PATCH", "/{rid}"),
+    ):
+        kit.route(f"/fhir/{rtype}{path}", method)(read_only)

@@ -134,3 +134,12 @@ def test_a_document_that_is_not_a_care_plan_is_refused_plainly() -> None:
     doc = copy.deepcopy(golden("ava"))
     doc["format"] = "something-else"
     assert "not a carebridge care-plan document" in problems(doc)["format"]
+
+
+def test_the_csv_table_schemas_list_exactly_the_columns_the_reader_takes() -> None:
+    from carebridge.mappings.plan_csv import CASELOAD_OPTIONAL, CASELOAD_REQUIRED, SECTIONS_COLUMNS
+
+    caseload = json.loads((SCHEMAS / "caseload.tableschema.json").read_text())
+    sections = json.loads((SCHEMAS / "sections.tableschema.json").read_text())
+    assert [f["name"] for f in caseload["fields"]] == [*CASELOAD_REQUIRED, *CASELOAD_OPTIONAL]
+    assert [f["name"] for f in sections["fields"]] == list(SECTIONS_COLUMNS)

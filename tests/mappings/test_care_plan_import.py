@@ -10,16 +10,18 @@ import json
 from pathlib import Path
 
 import orjson
+import pytest
 from plan_world import add_trust, fresh_person, golden
 
 from carebridge.mappings.demo_world import NHS_NUMBERS
+from carebridge.mappings.import_plan import Source, found_resources, lookup_bundle, plan_writes
 from carebridge.mappings.plan_codes import IMPORT_SOURCE_SYSTEM, RECORD_SYSTEM
 from carebridge.mappings.vocabulary import NHS_NUMBER_SYSTEM, PLAN_CODE, SECTION_SYSTEM
 from carebridge.server import partners, store
 from carebridge.server.db import Database
 from carebridge.server.demo import load_demo
-from carebridge.server.map_import import Result, import_record, read_records
-from carebridge.server.map_target import DatabaseTarget
+from carebridge.server.map_import import Result, import_record, map_record, read_records
+from carebridge.server.map_target import DatabaseTarget, TargetError
 
 
 def write(tmp_path: Path, name: str, doc: object) -> Path:
@@ -266,3 +268,33 @@ def test_the_importer_acts_as_the_trust_and_its_lookups_are_audited(
         partner = partners.get(c, "awp-bath-cmht")
     assert events >= 1
     assert partner is not None and partner.kind == "trust"
+
+
+def test_a_plan_whose_part_changed_meanwhile_is_refused_whole(database: Database, tmp_path: Path) -> None:
+
+    trust = add_trust(database)
+    doc = fresh_person("richard")
+    nhs = doc["person"]["nhsNumber"]
+    run(database, trust, write(tmp_path, "plan.json", doc))
+    doc["sections"]["about-me"]["text"] = "Edited in the trust's system."
+    doc["sections"]["crisis-plan"]["text"] = "Edited too."
+    (record,) = read_records([write(tmp_path, "plan.json", doc)])
+    target = DatabaseTarget(database, trust)
+    parts, _ = map_record(record, f"Organization/{trust}")
+    found = found_resources(target.batch(lookup_bundle(parts)))
+    source = Source("plan.json", "$", "JSON", "0" * 64)
+    when = "2025-03-12T10:00:00Z"
+    plan = plan_writes(parts, found, source=source, custodian=f"Organization/{trust}", recorded=when)
+    # Meanwhile someone changes the crisis plan through the API...
+    crisis = family(database, nhs)["section/crisis-plan"]
+    with database.write() as c:
+        changed = {**crisis["body"], "description": "Changed meanwhile"}
+        store.put(c, changed, rid=crisis["row"].id, method="PUT")
+    before = {k: v["row"].version for k, v in family(database, nhs).items()}
+    # ...so the import's If-Match no longer holds: none of its changes are written.
+    with pytest.raises(TargetError) as refused:
+        target.transaction(plan.bundle())
+    target.close()
+    assert refused.value.status == 412
+    assert {k: v["row"].version for k, v in family(database, nhs).items()} == before
+    assert family(database, nhs)["section/about-me"]["body"]["description"] != "Edited in the trust's system."
