@@ -58,9 +58,9 @@ def _value_matches(kind: str, modifier: str | None, value: tuple, want: str) -> 
             return (not s or s == system) and (not c or c == code)
         return code == want
     (text,) = value
-    want = normalise_string(want)  # the indexer folds uri values as it does strings
-    if kind == "uri":
+    if kind == "uri":  # URIs are indexed exactly as written
         return text.startswith(want) if modifier == "below" else text == want
+    want = normalise_string(want)
     if modifier == "exact":
         return text == want
     return want in text if modifier == "contains" else text.startswith(want)
