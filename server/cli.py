@@ -14,6 +14,7 @@ from rich.table import Table
 from carebridge.conformance.cli import app as conformance_app
 from carebridge.server.db import DEFAULT_URL, Database, DatabaseUnavailable
 from carebridge.server.map_command import map_app
+from carebridge.server.mesh_cli import mesh_app
 from carebridge.server.outbox_cli import outbox_app
 from carebridge.server.pull_cli import pull
 
@@ -23,6 +24,7 @@ app.add_typer(partner_app, name="partner")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(conformance_app, name="conformance")
 app.add_typer(map_app, name="map")
+app.add_typer(mesh_app, name="mesh")
 app.command("pull")(pull)
 console = Console()
 err = Console(stderr=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from carebridge.server import export
+from carebridge.server import export, mesh_worker
 from carebridge.server.delivery_worker import DeliveryWorker
 from carebridge.server.http import Kit
 
@@ -20,3 +20,4 @@ def register(kit: Kit) -> None:
     kit.app.state.delivery = worker
     kit.app.router.on_startup.append(worker.start)
     kit.app.router.on_shutdown.append(worker.stop)
+    mesh_worker.register(kit)  # MESH beside HTTP, when CAREBRIDGE_MESH_URL is set

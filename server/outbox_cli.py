@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from carebridge.server.db import Conn
+from carebridge.server.mesh_status import STATES as MESH_STATES
+from carebridge.server.mesh_status import mesh_summary
 
 outbox_app = typer.Typer(
     help="The outbox: pushes to partners (waiting, failed, delivered).", no_args_is_help=True
@@ -72,11 +74,19 @@ def status(
     db = open_db(database)
     with db.read() as c:
         rows = summary(c, partner)
+        mesh = mesh_summary(c, partner)
     if as_json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        sys.stdout.write(json.dumps(rows + mesh, indent=2) + "\n")
         return
+    if mesh:  # MESH deliveries (GP notices), one line per partner mailbox
+        mesh_table = Table("target", "partner", "workflow", *MESH_STATES, "last error or note")
+        for m in mesh:
+            counts = [str(m[k]) for k in MESH_STATES]
+            mesh_table.add_row(m["target"], m["partner"], m["workflow"], *counts, m["last_error"] or "")
+        console.print(mesh_table)
     if not rows:
-        console.print("the outbox is empty: no partner has been sent anything yet")
+        if not mesh:
+            console.print("the outbox is empty: no partner has been sent anything yet")
         return
     table = Table(
         "target",
