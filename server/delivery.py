@@ -22,8 +22,11 @@ from carebridge.server.db import Conn, Database
 from carebridge.server.delivery_policy import DeliveryConfig, backoff, hold_when_down, retry_after
 from carebridge.server.disclosure import Gate
 from carebridge.server.errors import FhirError
+from carebridge.server.store import COLUMNS as STORE_COLUMNS
+from carebridge.server.store import Row, row_from
 from carebridge.server.subscriptions import PAYLOADS, headers_of
 
+VERSION_COLUMNS = "h.type, h.id, h.version, h.deleted, h.last_updated, h.patient, h.refs, h.body"
 COLUMNS = (
     "o.id, o.lane, o.target, o.partner, o.subscription, o.endpoint, o.transport, o.action, o.reason, "
     "o.rtype, o.rid, o.version, o.patient, o.attempts, t.health"
@@ -70,8 +73,19 @@ def _facts(c: Conn, patients: list[str]) -> dict[str, tuple]:
 
 
 def claim(db: Database, worker: str, cfg: DeliveryConfig) -> tuple[list[Delivery], int]:
-    """Lease the due lane heads and decide each: (those to send now, rows handled)."""
+    """Lease the due lane heads and decide each: (those to send now, rows handled).
+
+    Three short steps, so no lock is held while the gate decides: lease (and run any
+    rechecks), decide on a read connection, then close what will not be sent and store
+    the audit of what will (rule 9: audited before it leaves)."""
     now = time.time()
+    with db.read() as c:  # idle most of the time: look before taking the write lock
+        due = c.one(
+            "SELECT 1 FROM outbox WHERE state = 'pending' AND next_at <= ? AND claim_until <= ? LIMIT 1",
+            (now, now),
+        )
+    if due is None:
+        return [], 0
     with db.write() as c:
         lock = " FOR UPDATE OF o SKIP LOCKED" if c.dialect == "postgresql" else ""
         rows = c.all(
@@ -82,8 +96,6 @@ def claim(db: Database, worker: str, cfg: DeliveryConfig) -> tuple[list[Delivery
             f"AND e.id < o.id) ORDER BY o.id LIMIT ?{lock}",
             (now, now, now, cfg.batch),
         )
-        if not rows:
-            return [], 0
         probing: set[str] = set()
         picked: list[Delivery] = []
         for t in rows:
@@ -93,26 +105,43 @@ def claim(db: Database, worker: str, cfg: DeliveryConfig) -> tuple[list[Delivery
                     continue
                 probing.add(d.target)
             picked.append(d)
-        decider = _Decider(c)
-        send: list[Delivery] = []
-        closed: list[tuple] = []
+        leased = [d for d in picked if d.action != outbox.RECHECK]
         for d in picked:
+            if d.action == outbox.RECHECK:
+                dropped, recalled = recall.recheck(c, d.rid, d.reason)
+                c.run(
+                    "UPDATE outbox SET state = 'done', note = ?, done_at = ? WHERE id = ?",
+                    (f"{dropped} queued deliveries dropped, {recalled} recalls queued", now, d.id),
+                )
+        c.many(
+            "UPDATE outbox SET claim_until = ?, claimed_by = ? WHERE id = ?",
+            [(now + cfg.lease, worker, d.id) for d in leased],
+        )
+    if not leased:
+        return [], len(picked)
+    send: list[Delivery] = []
+    closed: list[tuple] = []
+    with db.read() as c:
+        # The facts first: if they change while we decide, finish() notices and re-decides.
+        facts = _facts(c, sorted({d.patient for d in leased if d.patient}))
+        decider = _Decider(c)
+        decider.prefetch(leased, facts)
+        for d in leased:
+            d.facts = facts.get(d.patient) if d.patient else None
             verdict = decider.resolve(d)
             if verdict is None:
                 send.append(d)
             else:
-                closed.append((*verdict, now, d.id))
-        c.many("UPDATE outbox SET state = ?, note = ?, done_at = ?, claim_until = 0 WHERE id = ?", closed)
-        # Rule 9: what is about to leave is audited first, in this same transaction.
-        store.append(c, exchange_audit.disclosure_events(list(decider.gates.values()), "update", "push"))
-        facts = _facts(c, sorted({d.patient for d in send if d.patient}))
-        for d in send:
-            d.facts = facts.get(d.patient) if d.patient else None
+                closed.append((*verdict, now, d.id, worker))
+        events = exchange_audit.disclosure_events(list(decider.gates.values()), "update", "push")
+    with db.write() as c:
         c.many(
-            "UPDATE outbox SET claim_until = ?, claimed_by = ? WHERE id = ?",
-            [(now + cfg.lease, worker, d.id) for d in send],
+            "UPDATE outbox SET state = ?, note = ?, done_at = ?, claim_until = 0 "
+            "WHERE id = ? AND claimed_by = ?",
+            closed,
         )
-        return send, len(picked)
+        store.append(c, events)
+    return send, len(picked)
 
 
 class _Decider:
@@ -123,13 +152,44 @@ class _Decider:
         self.rights = recall.Rights(c)
         self.gates: dict[str, Gate] = {}
         self.subs: dict[str, dict | None] = {}
+        # (type, id, version) -> (that version, whether the resource is deleted now)
+        self.versions: dict[tuple[str, str, int], tuple[Row, bool]] = {}
+        self.facts: dict[str, tuple] = {}
+        self.patients: dict[str, Row] = {}
+        self.primed: set[tuple[str, str]] = set()
+
+    def prefetch(self, deliveries: list[Delivery], facts: dict[str, tuple]) -> None:
+        """What deciding the batch needs, a query per kind rather than per delivery: the
+        versions to send, the patients' consent facts and their Patient records (which
+        every resource in a compartment refers to, so the gate looks at them)."""
+        self.facts = facts
+        patients = sorted({d.patient for d in deliveries if d.patient and d.action == "put"})
+        for chunk in _chunks(patients):
+            for t in self.c.all(
+                f"SELECT {STORE_COLUMNS} FROM resource WHERE type = 'Patient' "
+                f"AND id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                self.patients[t[1]] = row_from(t)
+        wanted: dict[str, set[tuple[str, int]]] = {}
+        for d in deliveries:
+            if d.action == "put":
+                wanted.setdefault(d.rtype, set()).add((d.rid, d.version))
+        for rtype, keys in wanted.items():
+            for chunk in _chunks(sorted(keys), 250):
+                values = ", ".join("(?, ?)" for _ in chunk)
+                for t in self.c.all(
+                    f"SELECT {VERSION_COLUMNS}, r.deleted FROM history h JOIN resource r "
+                    "ON r.type = h.type AND r.id = h.id WHERE h.type = ? "
+                    f"AND (h.id, h.version) IN (VALUES {values})",
+                    [rtype, *(v for key in chunk for v in key)],
+                ):
+                    row = row_from(t[:8])
+                    self.versions[(row.type, row.id, row.version)] = (row, bool(t[8]))
 
     def resolve(self, d: Delivery) -> tuple[str, str] | None:
         """None: send it; else the (state, note) it is closed with."""
         c = self.c
-        if d.action == outbox.RECHECK:
-            dropped, recalled = recall.recheck(c, d.rid, d.reason)
-            return "done", f"{dropped} queued deliveries dropped, {recalled} recalls queued"
         where = self._where(d)
         if isinstance(where, str):
             return "dropped", where
@@ -141,12 +201,19 @@ class _Decider:
             return "dropped", "the partner is no longer registered"
         if not scope_allows(partner.scope, d.rtype, "read"):
             return "withheld", f"the partner's scopes do not allow reading {d.rtype}"
-        if gone(c, d.rtype, d.rid):
-            return "withheld", "deleted before it could be sent"
-        row = store.version(c, d.rtype, d.rid, d.version)
-        if row is None:
+        found = self.versions.get((d.rtype, d.rid, d.version))
+        if found is None:
             return "dropped", "that version is no longer stored"
+        row, deleted_since = found
+        if deleted_since:
+            return "withheld", "deleted before it could be sent"
         self.gates[d.partner] = gate
+        if d.patient and (d.partner, d.patient) not in self.primed:
+            self.primed.add((d.partner, d.patient))
+            if d.patient in self.facts:
+                gate.prime(d.patient, self.facts[d.patient][1], self.facts[d.patient][0])
+            if d.patient in self.patients and d.rtype != "Patient":
+                gate.permits(self.patients[d.patient])  # remembered for the reference check
         # Consent decided now, at delivery; a retry is the same disclosure, audited once.
         body = gate.disclose(row, audit=d.attempts == 0)
         if body is None:
@@ -182,9 +249,13 @@ class _Decider:
         return None if d.base else "the partner has no --fhir-base to push to"
 
 
-def gone(c: Conn, rtype: str, rid: str) -> bool:
-    t = c.one("SELECT deleted FROM resource WHERE type = ? AND id = ?", (rtype, rid))
-    return t is None or bool(t[0])
+def prune(db: Database, keep_seconds: float) -> int:
+    """Forget finished deliveries older than `keep_seconds` (what partners hold is kept)."""
+    with db.write() as c:
+        return c.run(
+            "DELETE FROM outbox WHERE state IN ('delivered', 'withheld', 'dropped', 'done') AND done_at < ?",
+            (time.time() - keep_seconds,),
+        )
 
 
 def renew(db: Database, worker: str, ids: list[int], cfg: DeliveryConfig) -> None:
@@ -200,100 +271,165 @@ def finish(db: Database, worker: str, deliveries: list[Delivery], cfg: DeliveryC
     """Record each outcome: delivered (and what the partner now holds) or retry later."""
     now = time.time()
     with db.write() as c:
-        sent = [
-            d for d in deliveries if d.outcome and d.outcome.ok and d.action == "put" and not d.notify_only
-        ]
+        mine = _still_mine(c, worker, [d.id for d in deliveries])
+        # A delivery whose lease lapsed belongs to another worker now: it records it.
+        deliveries = [d for d in deliveries if d.id in mine]
+        ok = [d for d in deliveries if d.outcome and d.outcome.ok]
+        sent = [d for d in ok if d.action == "put" and not d.notify_only]
         patients = sorted({d.patient for d in sent if d.patient})
         if c.dialect == "postgresql":
             # Lock in the writers' order (resource, then patient facts): a deletion or consent
             # change committing meanwhile is then seen here, or sees what we record.
-            for d in sorted(sent, key=lambda d: (d.rtype, d.rid)):
-                c.one("SELECT 1 FROM resource WHERE type = ? AND id = ? FOR SHARE", (d.rtype, d.rid))
-            for i in range(0, len(patients), 500):
-                chunk = patients[i : i + 500]
+            by_type: dict[str, set[str]] = {}
+            for d in sent:
+                by_type.setdefault(d.rtype, set()).add(d.rid)
+            for rtype in sorted(by_type):
+                for chunk in _chunks(sorted(by_type[rtype])):
+                    c.all(
+                        f"SELECT 1 FROM resource WHERE type = ? AND id IN ({','.join('?' * len(chunk))}) "
+                        "ORDER BY id FOR SHARE",
+                        [rtype, *chunk],
+                    )
+            for chunk in _chunks(patients):
                 c.all(
                     f"SELECT 1 FROM patient_facts WHERE patient IN ({','.join('?' * len(chunk))}) "
                     "ORDER BY patient FOR SHARE",
                     chunk,
                 )
         facts_now = _facts(c, patients)
+        deleted = _deleted(c, sent)
+        c.many(
+            "UPDATE outbox SET state = 'delivered', done_at = ?, attempts = attempts + 1, claim_until = 0, "
+            "last_error = NULL WHERE id = ?",
+            [(now, d.id) for d in ok],
+        )
+        c.many(RECORD_DELIVERED, [_delivered_row(d, now) for d in sent])
+        recalled = [d for d in ok if d.action == "delete"]
+        c.many(
+            "DELETE FROM outbox_delivered WHERE target = ? AND rtype = ? AND rid = ?",
+            [(d.target, d.rtype, d.rid) for d in recalled],
+        )
         rights: recall.Rights | None = None
-        health: dict[str, _Health] = {}
         events: list[dict] = []
+        for d in recalled:
+            if d.patient:
+                rights = rights or recall.Rights(c)
+                events.append(_recall_audit(rights, d))
         follow_ups: list[tuple] = []
-        for d in deliveries:
-            o = d.outcome or Outcome(False, None, "not sent")
-            h = health.setdefault(d.target, _Health(d.partner, d.subscription))
-            if o.ok:
-                if not c.run(
-                    "UPDATE outbox SET state = 'delivered', done_at = ?, attempts = attempts + 1, "
-                    "claim_until = 0, last_error = NULL WHERE id = ? AND claimed_by = ?",
-                    (now, d.id, worker),
-                ):
-                    continue  # our lease lapsed and another worker owns it now
-                h.ok += 1
-                if d.action == "delete":
-                    c.run(
-                        "DELETE FROM outbox_delivered WHERE target = ? AND rtype = ? AND rid = ?",
-                        (d.target, d.rtype, d.rid),
+        for d in sent:
+            gone_now = (d.rtype, d.rid) in deleted
+            if not gone_now and (not d.patient or facts_now.get(d.patient) == d.facts):
+                continue
+            # It changed while on the wire: if the partner may no longer hold it, recall it.
+            rights = rights or recall.Rights(c)
+            if (gone_now or not rights.may_see(d.partner, d.rtype, d.rid)) and not recall.recall_queued(
+                c, d.target, d.rtype, d.rid
+            ):
+                follow_ups.append(
+                    outbox.row(
+                        d.target,
+                        d.partner,
+                        d.subscription,
+                        "delete",
+                        "deleted" if gone_now else "recall",
+                        d.rtype,
+                        d.rid,
+                        d.version,
+                        d.patient,
+                        endpoint=d.base,
+                        transport=d.transport,
+                        now=now,
                     )
-                    if d.patient:
-                        rights = rights or recall.Rights(c)
-                        events.append(_recall_audit(rights, d))
-                elif not d.notify_only:
-                    _record_delivered(c, d, now)
-                    deleted = gone(c, d.rtype, d.rid)
-                    moved = bool(d.patient) and facts_now.get(d.patient or "") != d.facts
-                    if deleted or moved:
-                        rights = rights or recall.Rights(c)
-                        if (
-                            deleted or not rights.may_see(d.partner, d.rtype, d.rid)
-                        ) and not recall.recall_queued(c, d.target, d.rtype, d.rid):
-                            follow_ups.append(
-                                outbox.row(
-                                    d.target,
-                                    d.partner,
-                                    d.subscription,
-                                    "delete",
-                                    "deleted" if deleted else "recall",
-                                    d.rtype,
-                                    d.rid,
-                                    d.version,
-                                    d.patient,
-                                    endpoint=d.base,
-                                    transport=d.transport,
-                                    now=now,
-                                )
-                            )
+                )
+        c.many(outbox.INSERT, follow_ups)
+        health: dict[str, _Health] = {}
+        retries: list[tuple] = []
+        for d in deliveries:
+            h = health.setdefault(d.target, _Health(d.partner, d.subscription))
+            o = d.outcome or Outcome(False, None, "not sent")
+            if o.ok:
+                h.ok += 1
                 continue
             attempts = d.attempts + 1
             asked = retry_after(o.retry_after) if o.status in (429, 503) else None
-            delay = asked if asked is not None else backoff(attempts, cfg)
             if asked is not None:
                 h.hold = max(h.hold, now + asked)  # the partner asked everyone to wait
             if o.status != 429:
                 h.failed += 1
             h.error = o.error or h.error
             state = "failed" if attempts >= cfg.max_attempts else "pending"
-            c.run(
-                "UPDATE outbox SET state = ?, attempts = ?, next_at = ?, claim_until = 0, claimed_by = NULL, "
-                "last_error = ?, done_at = ? WHERE id = ? AND claimed_by = ?",
-                (state, attempts, now + delay, o.error, now if state == "failed" else None, d.id, worker),
-            )
-        c.many(outbox.INSERT, follow_ups)
+            delay = asked if asked is not None else backoff(attempts, cfg)
+            retries.append((state, attempts, now + delay, o.error, now if state == "failed" else None, d.id))
+        c.many(
+            "UPDATE outbox SET state = ?, attempts = ?, next_at = ?, claim_until = 0, claimed_by = NULL, "
+            "last_error = ?, done_at = ? WHERE id = ?",
+            retries,
+        )
         for target, h in health.items():
             _update_health(c, target, h, now, cfg)
         store.append(c, events)
 
 
-def _record_delivered(c: Conn, d: Delivery, now: float) -> None:
-    c.run(
-        "INSERT INTO outbox_delivered (target, rtype, rid, version, patient, partner, subscription, "
-        "endpoint, transport, delivered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (target, rtype, rid) DO UPDATE SET version = excluded.version, "
-        "patient = excluded.patient, endpoint = excluded.endpoint, "
-        "transport = excluded.transport, delivered_at = excluded.delivered_at",
-        (d.target, d.rtype, d.rid, d.version, d.patient, d.partner, d.subscription, d.base, d.transport, now),
+def _chunks(items: list, size: int = 500) -> list[list]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _still_mine(c: Conn, worker: str, ids: list[int]) -> set[int]:
+    mine: set[int] = set()
+    lock = " FOR UPDATE" if c.dialect == "postgresql" else ""  # held until we have recorded them
+    for chunk in _chunks(ids):
+        marks = ",".join("?" * len(chunk))
+        mine.update(
+            int(t[0])
+            for t in c.all(
+                f"SELECT id FROM outbox WHERE claimed_by = ? AND state = 'pending' AND id IN ({marks}){lock}",
+                [worker, *chunk],
+            )
+        )
+    return mine
+
+
+def _deleted(c: Conn, deliveries: list[Delivery]) -> set[tuple[str, str]]:
+    """(type, id) of those resources that are deleted (or gone) now."""
+    by_type: dict[str, list[str]] = {}
+    for d in deliveries:
+        by_type.setdefault(d.rtype, []).append(d.rid)
+    out: set[tuple[str, str]] = set()
+    for rtype, ids in by_type.items():
+        for chunk in _chunks(sorted(set(ids))):
+            live = {
+                t[0]
+                for t in c.all(
+                    "SELECT id FROM resource WHERE type = ? AND deleted = 0 "
+                    f"AND id IN ({','.join('?' * len(chunk))})",
+                    [rtype, *chunk],
+                )
+            }
+            out.update((rtype, rid) for rid in chunk if rid not in live)
+    return out
+
+
+RECORD_DELIVERED = (
+    "INSERT INTO outbox_delivered (target, rtype, rid, version, patient, partner, subscription, "
+    "endpoint, transport, delivered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (target, rtype, rid) DO UPDATE SET version = excluded.version, "
+    "patient = excluded.patient, endpoint = excluded.endpoint, "
+    "transport = excluded.transport, delivered_at = excluded.delivered_at"
+)
+
+
+def _delivered_row(d: Delivery, now: float) -> tuple:
+    return (
+        d.target,
+        d.rtype,
+        d.rid,
+        d.version,
+        d.patient,
+        d.partner,
+        d.subscription,
+        d.base,
+        d.transport,
+        now,
     )
 
 

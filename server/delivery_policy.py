@@ -31,6 +31,7 @@ class DeliveryConfig:
     batch: int = 200  # deliveries claimed at once
     threads: int = 16  # deliveries in flight at once, per worker process
     lease: float = 15.0  # a claim not renewed for this long is taken over by another worker
+    keep_days: float = 7.0  # finished deliveries are forgotten after this (for `outbox status`)
 
     @classmethod
     def from_env(cls) -> DeliveryConfig:
@@ -46,6 +47,7 @@ class DeliveryConfig:
             batch=int(_env("CAREBRIDGE_OUTBOX_BATCH", d.batch)),
             threads=int(_env("CAREBRIDGE_OUTBOX_THREADS", d.threads)),
             lease=_env("CAREBRIDGE_OUTBOX_LEASE", d.lease),
+            keep_days=_env("CAREBRIDGE_OUTBOX_KEEP_DAYS", d.keep_days),
         )
 
 

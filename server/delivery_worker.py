@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ALL_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -19,6 +20,7 @@ from carebridge.server.db import Database
 from carebridge.server.delivery_policy import DeliveryConfig
 
 log = logging.getLogger("carebridge.outbox")
+PRUNE_EVERY = 600.0  # seconds between clearing out old finished deliveries
 
 
 class HttpTransport:
@@ -65,15 +67,21 @@ class DeliveryWorker:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _run(self) -> None:
+        pruned = time.monotonic()
         while not self._stop.is_set():
             try:
                 busy = self.cycle()
+                if time.monotonic() - pruned > PRUNE_EVERY:
+                    pruned = time.monotonic()
+                    delivery.prune(self.db, self.cfg.keep_days * 86400)
             except Exception:  # a database hiccup must not end deliveries for good
                 log.exception("outbox cycle failed; trying again")
                 busy = 0
             if not busy:
-                outbox.WAKE.wait(self.cfg.poll)
+                woken = outbox.WAKE.wait(self.cfg.poll)
                 outbox.WAKE.clear()
+                if woken:
+                    time.sleep(0.005)  # woken from inside the writer's transaction: let it commit
 
     def cycle(self) -> int:
         """One round: claim, send, record. Returns how many rows it handled."""
@@ -81,16 +89,22 @@ class DeliveryWorker:
         if not batch:
             return handled
         assert self._pool is not None
-        futures: dict[Future, delivery.Delivery] = {self._pool.submit(self._send, d): d for d in batch}
+        # One task per sending thread, each working through its share in turn.
+        shares = [batch[i :: self.cfg.threads] for i in range(min(self.cfg.threads, len(batch)))]
+        futures: dict[Future, list[delivery.Delivery]] = {
+            self._pool.submit(self._send_all, share): share for share in shares
+        }
         waiting = set(futures)
         while waiting:
             _, waiting = wait(waiting, timeout=self.cfg.lease / 3, return_when=ALL_COMPLETED)
             if waiting and not self._stop.is_set():
-                delivery.renew(self.db, self.id, [futures[f].id for f in waiting], self.cfg)
-        for f, d in futures.items():
-            d.outcome = f.result()
+                delivery.renew(self.db, self.id, [d.id for f in waiting for d in futures[f]], self.cfg)
         delivery.finish(self.db, self.id, batch, self.cfg)
         return handled
+
+    def _send_all(self, share: list[delivery.Delivery]) -> None:
+        for d in share:
+            d.outcome = self._send(d)
 
     def _send(self, d: delivery.Delivery) -> Outcome:
         send = self.transports.get(d.transport)

@@ -241,6 +241,13 @@ def _export(db: Database, audit: AuditWriter, job: Job, files: _Files) -> int:
             after = patients[-1]
             # A gate per batch: what it remembers stays bounded by the batch.
             gate = Gate(c, registry, requester)
+            marks = ",".join("?" * len(patients))
+            for patient, org, version in c.all(
+                "SELECT patient, managing_org, consent_version FROM patient_facts "
+                f"WHERE patient IN ({marks})",
+                patients,
+            ):
+                gate.prime(patient, org, int(version))
             for row in _patient_rows(c, job, patients, personal):
                 body = gate.disclose(row)
                 if body is not None:
@@ -303,7 +310,8 @@ def _patient_rows(c: Conn, job: Job, patients: list[str], types: list[str]) -> I
         args += [job.since, job.watermark]
     for t in c.all(
         f"SELECT seq, {COLUMNS} FROM resource WHERE patient IN ({marks}) AND type IN ({tmarks}){since} "
-        "ORDER BY patient, type",
+        # Each Patient first: its decision is then remembered when its records refer to it.
+        "ORDER BY patient, CASE WHEN type = 'Patient' THEN 0 ELSE 1 END",
         args,
     ):
         if t[0] <= job.watermark and not t[4]:

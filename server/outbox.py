@@ -198,10 +198,10 @@ def _index_subscription(c: Conn, rid: str, resource: dict | None) -> None:
         except FhirError:
             live = False
     if not live:
-        # Nothing more goes out for it; copies already delivered stay the partner's.
+        # Nothing more is sent for it; recalls of copies it was sent still go.
         c.run(
             "UPDATE outbox SET state = 'dropped', note = ?, done_at = ? "
-            "WHERE target = ? AND state = 'pending' AND claim_until = 0",
+            "WHERE target = ? AND state = 'pending' AND action = 'put' AND claim_until = 0",
             ("the Subscription was ended or deleted", time.time(), SUB + rid),
         )
         return

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 import pytest
 from exchange_world import CUSTODIAN, FAST, Partner, Person, seed_person
@@ -15,19 +15,23 @@ from tests.conftest import LiveServer, _pg_available, drop_pg_schema, make_url, 
 
 
 @contextmanager
-def fast_outbox(**more: str) -> Iterator[dict[str, str]]:
-    """The delivery settings above (read when an app starts), restored afterwards."""
-    settings = {**FAST, **more}
+def environment(**settings: str) -> Iterator[None]:
+    """These environment variables while inside, as they were afterwards."""
     saved = {k: os.environ.get(k) for k in settings}
     os.environ.update(settings)
     try:
-        yield settings
+        yield
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def fast_outbox(**more: str) -> AbstractContextManager[None]:
+    """The fast delivery settings (read when an app starts), plus any given."""
+    return environment(**{**FAST, **more})
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -41,7 +45,9 @@ def exchange(
     # A test module may tune the outbox further with a module-level OUTBOX dict.
     with fast_outbox(**getattr(request.module, "OUTBOX", {})):
         srv, server, thread = start_server(url)
-    yield srv
+    # Bulk export files go under the test's own temporary directory.
+    with environment(CAREBRIDGE_EXPORT_DIR=str(tmp_path_factory.mktemp("exports"))):
+        yield srv
     server.should_exit = True
     thread.join(timeout=15)
     srv.db.close()
