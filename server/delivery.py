@@ -365,8 +365,8 @@ def finish(db: Database, worker: str, deliveries: list[Delivery], cfg: DeliveryC
             "last_error = ?, done_at = ? WHERE id = ?",
             retries,
         )
-        for target, h in health.items():
-            _update_health(c, target, h, now, cfg)
+        for target in sorted(health):  # in one order, so two workers cannot deadlock on them
+            _update_health(c, target, health[target], now, cfg)
         store.append(c, events)
 
 
@@ -464,15 +464,16 @@ class _Health:
 
 
 def _update_health(c: Conn, target: str, h: _Health, now: float, cfg: DeliveryConfig) -> None:
-    t = c.one("SELECT health, failures, hold_until FROM outbox_target WHERE target = ?", (target,))
-    if t is None:
-        c.run(
-            "INSERT INTO outbox_target (target, partner, subscription) VALUES (?, ?, ?)",
-            (target, h.partner, h.subscription),
-        )
-        old, failures, hold = "up", 0, 0.0
-    else:
-        old, failures, hold = t[0], int(t[1]), float(t[2])
+    # Workers finishing for the same target at once take turns on its row.
+    c.run(
+        "INSERT INTO outbox_target (target, partner, subscription) VALUES (?, ?, ?) "
+        "ON CONFLICT (target) DO NOTHING",
+        (target, h.partner, h.subscription),
+    )
+    lock = " FOR UPDATE" if c.dialect == "postgresql" else ""
+    t = c.one(f"SELECT health, failures, hold_until FROM outbox_target WHERE target = ?{lock}", (target,))
+    assert t is not None
+    old, failures, hold = t[0], int(t[1]), float(t[2])
     if h.ok:
         # It answered: it is up, whatever happened to other deliveries in this round.
         new, failures, hold = "up", 0, max(h.hold, 0.0)

@@ -21,6 +21,7 @@ from carebridge.server.delivery_policy import DeliveryConfig
 
 log = logging.getLogger("carebridge.outbox")
 PRUNE_EVERY = 600.0  # seconds between clearing out old finished deliveries
+FINISH_TRIES = 5
 
 
 class HttpTransport:
@@ -99,7 +100,16 @@ class DeliveryWorker:
             _, waiting = wait(waiting, timeout=self.cfg.lease / 3, return_when=ALL_COMPLETED)
             if waiting and not self._stop.is_set():
                 delivery.renew(self.db, self.id, [d.id for f in waiting for d in futures[f]], self.cfg)
-        delivery.finish(self.db, self.id, batch, self.cfg)
+        # They have been sent: recording that must not be lost to a passing conflict.
+        for attempt in range(1, FINISH_TRIES + 1):
+            try:
+                delivery.finish(self.db, self.id, batch, self.cfg)
+                break
+            except Exception:
+                if attempt == FINISH_TRIES:
+                    raise  # the leases lapse and the deliveries are sent again (idempotent)
+                log.warning("recording deliveries failed (try %d); trying again", attempt, exc_info=True)
+                time.sleep(0.1 * attempt)
         return handled
 
     def _send_all(self, share: list[delivery.Delivery]) -> None:
