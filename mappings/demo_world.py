@@ -58,6 +58,9 @@ CITIZENS_ADVICE = "citizens-advice-banes"
 RECOVERY_COLLEGE = "recovery-college"
 ICR = "banes-icr"
 MILLIE_APP = "millie-app"
+# The GP practice's MESH mailbox: one of the canned mailboxes of NHS England's local MESH
+# sandbox (mesh-sandbox), so the demo's GP notices can be watched arriving there.
+GP_MESH_MAILBOX = "X26ABC2"
 
 PARTNERS: tuple[dict, ...] = (
     {
@@ -95,6 +98,7 @@ PARTNERS: tuple[dict, ...] = (
         "part_of": None,
         "patient": None,
         "scope": None,
+        "mesh_mailbox": GP_MESH_MAILBOX,
     },
     {
         "id": BATH_MIND,

@@ -102,6 +102,36 @@ def notification_bundle(
     }
 
 
+def record_message(
+    *,
+    message_id: str,
+    action: str,
+    reference: str,
+    resource: dict | None,
+    source_endpoint: str,
+    destination_endpoint: str,
+    timestamp: str,
+) -> dict:
+    """One outbox delivery as a message: the shared record as disclosed (`update`), or a
+    request to delete the partner's copy of `reference` (`recall`, no resource)."""
+    header = {
+        "resourceType": "MessageHeader",
+        "id": message_id,
+        "eventCoding": _event(f"shared-record-{action}"),
+        "destination": [{"endpoint": destination_endpoint}],
+        "source": {"name": "carebridge", "endpoint": source_endpoint},
+        "focus": [{"reference": reference}],
+    }
+    entries = [header, *([resource] if resource is not None else [])]
+    return {
+        "resourceType": "Bundle",
+        "id": message_id,
+        "type": "message",
+        "timestamp": timestamp,
+        "entry": [{"fullUrl": _full_url(r), "resource": r} for r in entries],
+    }
+
+
 def ack_bundle(*, message_id: str, acked: str, timestamp: str, code: str = "ok") -> dict:
     """A business acknowledgement of message `acked` (what a GP system sends back)."""
     header = {

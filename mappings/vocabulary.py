@@ -112,6 +112,8 @@ MESSAGE_EVENTS: dict[str, str] = {
     "transfer-gp-notification": "A GP practice is told about a transfer of care",
     "transfer-gp-notification-ack": "The GP practice has received the transfer notice",
     "communication": "A message from a partner",
+    "shared-record-update": "A record the person shares with the partner, as it is now",
+    "shared-record-recall": "A record the partner may no longer hold: delete it",
 }
 
 # Consent building blocks (CONTRACTS.md section 4).

@@ -93,6 +93,9 @@ def partner_add(
     fhir_base: str | None = typer.Option(None, "--fhir-base", help="the partner's FHIR base URL (push)"),
     mesh_mailbox: str | None = typer.Option(None, "--mesh-mailbox", help="the partner's MESH mailbox id"),
     mesh_workflow: str | None = typer.Option(None, "--mesh-workflow", help="MESH workflow id to use"),
+    push_by: str | None = typer.Option(
+        None, "--push-by", help="how shared records are pushed to it: http (--fhir-base) or mesh"
+    ),
     database: str | None = DatabaseOpt,
 ) -> None:
     """Register a partner (and its Organization)."""
@@ -119,6 +122,7 @@ def partner_add(
         fhir_base=fhir_base,
         mesh_mailbox=mesh_mailbox,
         mesh_workflow=mesh_workflow or ("CAREBRIDGE_TRANSFER_NOTIFICATION" if mesh_mailbox else None),
+        push_by=push_by,
     )
     db = open_db(database)
     try:

@@ -88,6 +88,7 @@ def _schema(dialect: str) -> list[str]:
 MIGRATIONS: list[tuple[int, str]] = [
     (1, "initial schema"),
     (2, "partner exchange: outbox, delivered copies, export jobs, pull records"),
+    (3, "NHS MESH: messages, inbound record and quarantine; partners pushed by MESH"),
 ]
 
 
@@ -261,6 +262,12 @@ class Database:
 
                     for stmt in exchange_schema(self.dialect):
                         c.run(stmt)
+                if version == 3:
+                    from carebridge.server.mesh_schema import mesh_schema
+
+                    for stmt in mesh_schema(self.dialect):
+                        c.run(stmt)
+                    c.run("ALTER TABLE partner ADD COLUMN push_by TEXT")
                 c.run("INSERT INTO schema_version (version, note) VALUES (?, ?)", (version, note))
             for name in ("org", "partner"):
                 if self.dialect == "postgresql":

@@ -245,6 +245,9 @@ class _Decider:
         partner = self.rights.registry.partner(self.c, d.partner)
         if partner is None:
             return "the partner is no longer registered"
+        if d.transport == "mesh":
+            d.base = d.endpoint or partner.mesh_mailbox or ""  # the mailbox, for MESH
+            return None if d.base else "the partner has no --mesh-mailbox to push to"
         d.base = d.endpoint or partner.fhir_base or ""
         return None if d.base else "the partner has no --fhir-base to push to"
 

@@ -14,9 +14,11 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ALL_COMPLETED, Future, ThreadPoolExecutor, wait
 
+from carebridge.adapters.mesh import MeshConfig
 from carebridge.adapters.push import HttpSender, Outcome
 from carebridge.server import delivery, outbox
 from carebridge.server.db import Database
+from carebridge.server.delivery_mesh import MeshTransport
 from carebridge.server.delivery_policy import DeliveryConfig
 
 log = logging.getLogger("carebridge.outbox")
@@ -25,7 +27,7 @@ FINISH_TRIES = 5
 
 
 class HttpTransport:
-    """Deliveries over HTTP (FHIR REST). Another transport (MESH) offers the same `send`."""
+    """Deliveries over HTTP (FHIR REST). MESH (delivery_mesh.py) offers the same `send`."""
 
     def __init__(self, cfg: DeliveryConfig) -> None:
         self.http = HttpSender(cfg.connect_timeout, cfg.read_timeout, pool_size=cfg.threads)
@@ -40,13 +42,20 @@ class HttpTransport:
 
 
 class DeliveryWorker:
-    def __init__(self, db: Database, cfg: DeliveryConfig | None = None) -> None:
+    def __init__(
+        self, db: Database, cfg: DeliveryConfig | None = None, mesh: MeshConfig | None = None
+    ) -> None:
         self.db = db
         self.cfg = cfg or DeliveryConfig.from_env()
         self.id = f"worker-{uuid.uuid4().hex[:12]}"
         self.transports: dict[str, Callable[[delivery.Delivery], Outcome]] = {
             "http": HttpTransport(self.cfg).send
         }
+        self._mesh: MeshTransport | None = None
+        mesh = mesh or MeshConfig.from_env()
+        if mesh is not None:  # without CAREBRIDGE_MESH_URL nothing goes by MESH: it waits
+            self._mesh = MeshTransport(mesh)
+            self.transports["mesh"] = self._mesh.send
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -66,6 +75,8 @@ class DeliveryWorker:
             self._thread.join(timeout=self.cfg.connect_timeout + self.cfg.read_timeout + 5)
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._mesh is not None:
+            self._mesh.close()
 
     def _run(self) -> None:
         pruned = time.monotonic()

@@ -6,6 +6,7 @@ from datetime import date
 
 from rich.console import Console
 
+from carebridge.adapters.mesh import DEFAULT_WORKFLOW
 from carebridge.mappings.demo_world import DemoWorld, build_demo_world
 from carebridge.server import partners, store
 from carebridge.server.auth import Signer
@@ -59,6 +60,8 @@ def load_demo(db: Database, today: date | None = None) -> DemoWorld:
                 part_of=p.get("part_of"),
                 patient=p.get("patient"),
                 fhir_base=p.get("fhir_base"),
+                mesh_mailbox=p.get("mesh_mailbox"),
+                mesh_workflow=DEFAULT_WORKFLOW if p.get("mesh_mailbox") else None,
             ),
             replace=True,
         )

@@ -17,8 +17,9 @@ from carebridge.adapters.mesh import Inbound, Mesh, MeshError
 from carebridge.mappings.mesh_message import Parsed, Unreadable, parse
 from carebridge.server import store
 from carebridge.server.db import Conn, Database
+from carebridge.server.errors import FhirError
 from carebridge.server.mesh_outbound import note_task
-from carebridge.server.mesh_schema import ensure
+from carebridge.server.validate import validate_resource
 
 log = logging.getLogger("carebridge.mesh")
 
@@ -36,7 +37,6 @@ class Refused(Exception):
 
 
 def poll(db: Database, mesh: Mesh) -> Polled:
-    ensure(db)
     out = Polled()
     for message_id in mesh.inbox():
         try:
@@ -112,10 +112,16 @@ def _store(c: Conn, msg: Inbound, parsed: Parsed) -> str:
         return "acknowledgements"
     if partner is None:
         raise Refused(f"from mailbox {msg.sender}, which is not a registered partner")
-    for comm in parsed.communications:
+    for n, comm in enumerate(parsed.communications):
         body = dict(comm)
-        rid = f"mesh-{msg.message_id}-{parsed.communications.index(comm)}".lower()[:64]
+        rid = f"mesh-{msg.message_id}-{n}".lower()[:64]
         body.update(id=rid, sender={"reference": f"Organization/{partner}"})
+        _check(body, f"Communication {n + 1}")
+        subject = (body.get("subject") or {}).get("reference", "")
+        rtype, _, sid = subject.partition("/")
+        held = store.current(c, rtype, sid) if rtype == "Patient" else None
+        if held is None or held.deleted:
+            raise Refused(f"Communication {n + 1} is about {subject}, whom carebridge does not hold")
         store.put(c, body, rid=rid, method="PUT")
     for update in parsed.task_updates:
         row = store.current(c, "Task", update["id"])
@@ -130,8 +136,17 @@ def _store(c: Conn, msg: Inbound, parsed: Parsed) -> str:
             raise Refused(f"updates Task/{update['id']}, which {partner} neither owns nor requested")
         task["status"] = update["status"]
         task["note"] = [*(task.get("note") or []), *(update.get("note") or [])]
+        _check(task, f"the update of Task/{row.id}")
         store.put(c, task, rid=row.id, method="PUT")
     return "stored"
+
+
+def _check(resource: dict, what: str) -> None:
+    """The same FHIR validation as a write over the REST API: MESH is no side door in."""
+    try:
+        validate_resource(resource)
+    except FhirError as exc:
+        raise Refused(f"{what} is not valid FHIR R4: {exc.diagnostics}") from exc
 
 
 def _partner_of(c: Conn, mailbox: str | None) -> str | None:

@@ -9,34 +9,30 @@ already arrived (the answer to the first may have been lost), and only sends if 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 
 import orjson
 
-from carebridge.adapters.mesh import DEFAULT_WORKFLOW, Mesh, MeshError
-from carebridge.mappings.mesh_message import local_id, notification_bundle
-from carebridge.mappings.vocabulary import COMMUNICATION_CATEGORY_SYSTEM, MESSAGE_EVENT_SYSTEM
+from carebridge.adapters.mesh import Mesh, MeshError
+from carebridge.mappings.mesh_message import notification_bundle
+from carebridge.mappings.vocabulary import MESSAGE_EVENT_SYSTEM
 from carebridge.server import store
 from carebridge.server.audit import AuditWriter, events_for
 from carebridge.server.db import Conn, Database
 from carebridge.server.delivery_policy import DeliveryConfig, backoff
 from carebridge.server.disclosure import Gate, requester_for
 from carebridge.server.instants import now_instant
-from carebridge.server.mesh_schema import ensure
+from carebridge.server.mesh_queue import GP_NOTICE
 from carebridge.server.partners import Registry
 from carebridge.server.transfer_consent import organization_name, verdict
 
 log = logging.getLogger("carebridge.mesh")
-GP_NOTICE = "transfer-gp-notification"
-EXPIRY_HOURS = float(os.environ.get("CAREBRIDGE_MESH_EXPIRY_HOURS", "120"))  # MESH keeps 5 days
 MAX_ATTEMPTS = 12
 
 
 @dataclass
 class Round:
-    queued: int = 0
     sent: int = 0
     withheld: int = 0
     retrying: int = 0
@@ -44,55 +40,10 @@ class Round:
     failed: int = 0
 
 
-def enqueue(db: Database, now: float | None = None) -> int:
-    """A row for every GP transfer notice addressed to a partner with a MESH mailbox."""
-    at = time.time() if now is None else now
-    added = 0
-    with db.write() as c:
-        mailboxes = {
-            f"Organization/{pid}": (pid, box, flow or DEFAULT_WORKFLOW)
-            for pid, box, flow in c.all(
-                "SELECT id, mesh_mailbox, mesh_workflow FROM partner WHERE mesh_mailbox IS NOT NULL"
-            )
-        }
-        if not mailboxes:
-            return 0
-        for rid, patient, body in c.all(
-            "SELECT r.id, r.patient, r.body FROM resource r WHERE r.type = 'Communication' AND r.deleted = 0 "
-            "AND NOT EXISTS (SELECT 1 FROM mesh_message m WHERE m.communication = r.id)"
-        ):
-            comm = orjson.loads(bytes(body))
-            if not _is_gp_notice(comm):
-                continue
-            task = next((a["reference"] for a in comm.get("about") or [] if "reference" in a), None)
-            for recipient in comm.get("recipient") or []:
-                target = mailboxes.get(recipient.get("reference", ""))
-                if target is None:
-                    continue
-                partner, box, flow = target
-                c.run(
-                    "INSERT INTO mesh_message (local_id, partner, mailbox, workflow, communication, task, "
-                    "patient, next_at, expires, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (local_id(rid), partner, box, flow, rid, task, patient, at, at + EXPIRY_HOURS * 3600, at),
-                )
-                added += 1
-                break  # one notice, one message
-    return added
-
-
-def _is_gp_notice(comm: dict) -> bool:
-    return any(
-        coding.get("system") == COMMUNICATION_CATEGORY_SYSTEM and coding.get("code") == GP_NOTICE
-        for cat in comm.get("category") or []
-        for coding in cat.get("coding") or []
-    )
-
-
 def send_due(
     db: Database, mesh: Mesh, own_mailbox: str, audit: AuditWriter, now: float | None = None
 ) -> Round:
-    ensure(db)
-    out = Round(queued=enqueue(db, now))
+    out = Round()
     at = time.time() if now is None else now
     with db.read() as c:
         due = c.all(
@@ -228,7 +179,6 @@ def _comm_status(c: Conn, comm_id: str, status: str) -> None:
 
 def track(db: Database, mesh: Mesh, now: float | None = None) -> Round:
     """Ask MESH how each sent message is doing; past its expiry, an undelivered one fails."""
-    ensure(db)
     out = Round()
     at = time.time() if now is None else now
     with db.read() as c:

@@ -1,13 +1,11 @@
-"""Tables for MESH: one row per message carebridge sends or takes in, and the quarantine.
+"""Tables for MESH (schema version 3): one row per notice carebridge sends or message it
+takes in, and the quarantine.
 
-Created on first use (idempotent), so MESH needs no step in the shared migrations.
-A `mesh_message` row for an outbound notice is keyed by its local id: one notice, one
-row, one MESH message.
+A `mesh_message` row for an outbound GP notice is keyed by its local id (one notice, one
+row, one MESH message) and is written in the transaction that stores the notice.
 """
 
 from __future__ import annotations
-
-from carebridge.server.db import Database
 
 
 def mesh_schema(dialect: str) -> list[str]:
@@ -34,11 +32,3 @@ def mesh_schema(dialect: str) -> list[str]:
             received {real} NOT NULL)""",
     ]
 
-
-def ensure(db: Database) -> None:
-    """Cheap enough to run at the start of every MESH round (a poll, a send)."""
-    with db.write() as c:
-        if c.dialect == "postgresql":
-            c.run("SELECT pg_advisory_xact_lock(727275)")
-        for stmt in mesh_schema(c.dialect):
-            c.run(stmt)

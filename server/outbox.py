@@ -19,6 +19,7 @@ from carebridge.mappings.foreign_plan import PULLED_FROM_SYSTEM
 from carebridge.server.db import Conn
 from carebridge.server.errors import FhirError
 from carebridge.server.instants import instant_key, now_instant
+from carebridge.server.mesh_queue import notice_written
 
 SUB = "sub/"
 PARTNER = "partner/"
@@ -108,9 +109,10 @@ def changed(c: Conn, rtype: str, rid: str, version: int, patient: str | None, re
     else:
         today = instant_key(now_instant())
         origin = _origin(resource)
-        for kind, ident, partner, criteria, ends in c.all(
-            "SELECT 'sub', id, partner, criteria, ends FROM outbox_subscription WHERE rtype = ? "
-            "UNION ALL SELECT 'partner', id, id, NULL, NULL FROM partner WHERE fhir_base IS NOT NULL",
+        for kind, ident, partner, criteria, ends, transport in c.all(
+            "SELECT 'sub', id, partner, criteria, ends, 'http' FROM outbox_subscription WHERE rtype = ? "
+            "UNION ALL SELECT 'partner', id, id, NULL, NULL, CASE WHEN push_by = 'mesh' THEN 'mesh' "
+            "ELSE 'http' END FROM partner WHERE push_by = 'mesh' OR fhir_base IS NOT NULL",
             (rtype,),
         ):
             if partner == origin:
@@ -118,10 +120,23 @@ def changed(c: Conn, rtype: str, rid: str, version: int, patient: str | None, re
             if kind == "partner":
                 if patient is not None:  # the registry push carries personal records only
                     rows.append(
-                        row(PARTNER + ident, partner, None, "put", "change", rtype, rid, version, patient)
+                        row(
+                            PARTNER + ident,
+                            partner,
+                            None,
+                            "put",
+                            "change",
+                            rtype,
+                            rid,
+                            version,
+                            patient,
+                            transport=transport,
+                        )
                     )
             elif (not ends or ends > today) and _matches(c, criteria, rid):
                 rows.append(row(SUB + ident, partner, ident, "put", "change", rtype, rid, version, patient))
+        if rtype == "Communication":
+            notice_written(c, rid, patient, resource)  # a GP notice by MESH, if its GP has a mailbox
     if patient is not None and rtype in RECHECK_TYPES:
         _recheck(c, patient, "consent" if rtype == "Consent" else "record holder")
     if rows:

@@ -29,10 +29,10 @@ def summary(c: Conn, partner: str | None = None) -> list[dict]:
     now = time.time()
     targets: dict[str, dict] = {}
     where, args = ("WHERE partner = ?", [partner]) if partner else ("", [])
-    for target, who, state, n, oldest, flying in c.all(
-        "SELECT target, partner, state, COUNT(*), MIN(created), "
+    for target, who, by, state, n, oldest, flying in c.all(
+        "SELECT target, partner, transport, state, COUNT(*), MIN(created), "
         f"SUM(CASE WHEN claim_until > ? THEN 1 ELSE 0 END) FROM outbox {where} "
-        "GROUP BY target, partner, state ORDER BY target",
+        "GROUP BY target, partner, transport, state ORDER BY target",
         [now, *args],
     ):
         if target == "recheck":
@@ -41,6 +41,7 @@ def summary(c: Conn, partner: str | None = None) -> list[dict]:
             target,
             {"target": target, "partner": who, **{s: 0 for s in STATES}, "in_flight": 0, "health": "up"},
         )
+        t["by"] = by  # http or mesh
         t[state] = t.get(state, 0) + int(n)
         if state == "pending":
             t["in_flight"] = int(flying or 0)
@@ -78,7 +79,7 @@ def status(
     if as_json:
         sys.stdout.write(json.dumps(rows + mesh, indent=2) + "\n")
         return
-    if mesh:  # MESH deliveries (GP notices), one line per partner mailbox
+    if mesh:  # GP notices by MESH, one line per partner mailbox
         mesh_table = Table("target", "partner", "workflow", *MESH_STATES, "last error or note")
         for m in mesh:
             counts = [str(m[k]) for k in MESH_STATES]
@@ -91,6 +92,7 @@ def status(
     table = Table(
         "target",
         "partner",
+        "by",
         "health",
         "waiting",
         "in flight",
@@ -105,6 +107,7 @@ def status(
         table.add_row(
             t["target"],
             t["partner"],
+            t.get("by", "http"),
             t.get("health", "up"),
             str(t["pending"]),
             str(t["in_flight"]),

@@ -45,6 +45,15 @@ class Partner:
     fhir_base: str | None = None
     mesh_mailbox: str | None = None
     mesh_workflow: str | None = None
+    # How the registry push reaches it: "http" (its --fhir-base, the default when it has
+    # one) or "mesh" (its MESH mailbox, for systems that only take MESH).
+    push_by: str | None = None
+
+    @property
+    def push_transport(self) -> str | None:
+        if self.push_by == "mesh":
+            return "mesh"
+        return "http" if self.fhir_base else None
 
     @property
     def organization(self) -> str | None:
@@ -57,7 +66,9 @@ class Partner:
         return d
 
 
-_FIELDS = "id, name, kind, scope, ods, part_of, patient, jwks, fhir_base, mesh_mailbox, mesh_workflow"
+_FIELDS = (
+    "id, name, kind, scope, ods, part_of, patient, jwks, fhir_base, mesh_mailbox, mesh_workflow, push_by"
+)
 
 
 def organization_resource(p: Partner) -> dict:
@@ -87,6 +98,12 @@ def validate(p: Partner) -> None:
         raise ValueError("a person partner is bound to one patient: give --patient Patient/ID")
     if p.kind != "person" and p.patient:
         raise ValueError("only a person partner can be bound to a patient")
+    if p.push_by not in (None, "http", "mesh"):
+        raise ValueError(f"--push-by must be http or mesh, not {p.push_by!r}")
+    if p.push_by == "mesh" and not p.mesh_mailbox:
+        raise ValueError("--push-by mesh needs the partner's --mesh-mailbox")
+    if p.push_by == "http" and not p.fhir_base:
+        raise ValueError("--push-by http needs the partner's --fhir-base")
     if not p.id or "/" in p.id or len(p.id) > 64:
         raise ValueError("the partner id must be 1-64 characters without '/'")
 
@@ -104,7 +121,7 @@ def add(db: Database, p: Partner, *, replace: bool = False) -> Partner:
         if exists:
             c.run("DELETE FROM partner WHERE id = ?", (p.id,))
         c.run(
-            f"INSERT INTO partner ({_FIELDS}, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO partner ({_FIELDS}, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 p.id,
                 p.name,
@@ -117,6 +134,7 @@ def add(db: Database, p: Partner, *, replace: bool = False) -> Partner:
                 p.fhir_base,
                 p.mesh_mailbox,
                 p.mesh_workflow,
+                p.push_by,
                 now_instant(),
             ),
         )

@@ -102,11 +102,16 @@ def test_the_world_is_the_same_for_the_same_day_and_moves_with_today() -> None:
 
 def test_partners_cover_every_kind_the_contract_names() -> None:
     for p in WORLD.partners:
-        assert set(p) == {"id", "name", "kind", "ods", "part_of", "patient", "scope"}
+        assert {"id", "name", "kind", "ods", "part_of", "patient", "scope"} <= set(p)
+        assert set(p) - {"id", "name", "kind", "ods", "part_of", "patient", "scope"} <= {"mesh_mailbox"}
         assert p["kind"] in PARTNER_KINDS
     assert {p["kind"] for p in WORLD.partners} == set(PARTNER_KINDS)
     by_id = {p["id"]: p for p in WORLD.partners}
     assert by_id["awp"]["ods"] == "RVN"
+    # Only the GP practice takes MESH: its notices go to a mailbox of the local MESH sandbox.
+    assert {p["id"]: p["mesh_mailbox"] for p in WORLD.partners if "mesh_mailbox" in p} == {
+        "keynsham-gp": "X26ABC2"
+    }
     assert by_id["awp-bath-cmht"]["part_of"] == "awp"
     assert by_id["keynsham-gp"]["kind"] == "gp"
     assert by_id["banes-icr"]["kind"] == "icr"
@@ -148,10 +153,7 @@ def _mod11_check_digit(first_nine: str) -> int | None:
 
 def test_nhs_numbers_are_valid_test_numbers() -> None:
     numbers = [
-        i["value"]
-        for p in _of("Patient")
-        for i in p["identifier"]
-        if i["system"] == NHS_NUMBER_SYSTEM
+        i["value"] for p in _of("Patient") for i in p["identifier"] if i["system"] == NHS_NUMBER_SYSTEM
     ]
     assert sorted(numbers) == sorted(NHS_NUMBERS.values())
     assert len(set(numbers)) == len(numbers) == 7
@@ -199,9 +201,7 @@ def test_every_section_resource_carries_exactly_one_section_tag() -> None:
 
 
 def _plan_sections(pid: str) -> set[str]:
-    children = [
-        c for c in _of("CarePlan") if c.get("partOf") == [{"reference": f"CarePlan/{pid}-plan"}]
-    ]
+    children = [c for c in _of("CarePlan") if c.get("partOf") == [{"reference": f"CarePlan/{pid}-plan"}]]
     return {_section_tags(c)[0] for c in children}
 
 
@@ -209,8 +209,9 @@ def test_millies_plan_has_every_section() -> None:
     assert _plan_sections("millie") == set(SECTIONS)
 
 
-@pytest.mark.parametrize(("pid", "minimum"), [("richard", 6), ("jenny", 6), ("george", 3),
-                                              ("ava", 3), ("zoe", 5), ("fred", 3)])
+@pytest.mark.parametrize(
+    ("pid", "minimum"), [("richard", 6), ("jenny", 6), ("george", 3), ("ava", 3), ("zoe", 5), ("fred", 3)]
+)
 def test_the_others_have_a_plan_with_real_sections(pid: str, minimum: int) -> None:
     assert len(_plan_sections(pid)) >= minimum
     assert "about-me" in _plan_sections(pid)
@@ -289,8 +290,7 @@ def test_the_transfer_in_progress_matches_the_seed_table() -> None:
     assert [side[t["owner"]["reference"]] for t in weeks] == weekly_owners(8)
     # Today falls in week 4, the introduction week; the weeks before it are done.
     current = [
-        t for t in weeks
-        if t["executionPeriod"]["start"] <= TODAY.isoformat() <= t["executionPeriod"]["end"]
+        t for t in weeks if t["executionPeriod"]["start"] <= TODAY.isoformat() <= t["executionPeriod"]["end"]
     ]
     assert [t["id"] for t in current] == ["millie-transfer-week-4"]
     assert [t["status"] for t in weeks] == ["completed"] * 3 + ["requested"] * 5
@@ -317,9 +317,7 @@ class _Request:
 
 
 VOLUNTARY = _Request(("Organization/bath-mind", "Organization/banes-voluntary-alliance"))
-CITIZENS_ADVICE = _Request(
-    ("Organization/citizens-advice-banes", "Organization/banes-voluntary-alliance")
-)
+CITIZENS_ADVICE = _Request(("Organization/citizens-advice-banes", "Organization/banes-voluntary-alliance"))
 COLLEGE = _Request(("Organization/recovery-college", "Organization/banes-voluntary-alliance"))
 GP = _Request(("Organization/keynsham-gp",))
 ICR_EMERGENCY = _Request(("Organization/banes-icr",), "ETREAT")
@@ -363,7 +361,8 @@ def _answer(provision: dict, request: _Request, resource: dict, now: date) -> st
     if not _matches(provision, request, resource, now):
         return None
     answers = [
-        a for child in provision.get("provision", [])
+        a
+        for child in provision.get("provision", [])
         if (a := _answer(child, request, resource, now)) is not None
     ]
     if answers:
@@ -383,7 +382,8 @@ def _patient_of(resource: dict) -> str:
 def _applicable(resource: dict, now: date) -> list[dict]:
     patient = _patient_of(resource)
     return [
-        c for c in _of("Consent")
+        c
+        for c in _of("Consent")
         if c["status"] == "active"
         and c["scope"]["coding"][0]["code"] == "patient-privacy"
         and c["patient"]["reference"] == patient
@@ -421,14 +421,21 @@ def test_millie_says_yes_to_the_voluntary_sector() -> None:
 
 
 def test_millie_keeps_her_risk_assessment_and_crisis_plan_from_the_voluntary_sector() -> None:
-    for ref in ("CarePlan/millie-risk-assessment", "RiskAssessment/millie-risk",
-                "CarePlan/millie-crisis-plan"):
+    for ref in (
+        "CarePlan/millie-risk-assessment",
+        "RiskAssessment/millie-risk",
+        "CarePlan/millie-crisis-plan",
+    ):
         assert _decide(VOLUNTARY, ref) == "deny", ref
 
 
 def test_millie_says_no_to_her_gp_in_advance_but_yes_to_news_of_her_transfer() -> None:
-    for ref in ("Patient/millie", "CarePlan/millie-plan", "CarePlan/millie-about-me",
-                "RiskAssessment/millie-risk"):
+    for ref in (
+        "Patient/millie",
+        "CarePlan/millie-plan",
+        "CarePlan/millie-about-me",
+        "RiskAssessment/millie-risk",
+    ):
         assert _decide(GP, ref) == "deny", ref
     assert _decide(GP, "CarePlan/millie-transfer-section") == "permit"
 
@@ -436,7 +443,9 @@ def test_millie_says_no_to_her_gp_in_advance_but_yes_to_news_of_her_transfer() -
 def test_millies_advance_decision_stops_the_icr_breaking_glass() -> None:
     # Rule 6: a deny provision that matches and itself states an actor and ETREAT.
     (decision,) = [
-        c for c in _of("Consent") if c["patient"]["reference"] == "Patient/millie"
+        c
+        for c in _of("Consent")
+        if c["patient"]["reference"] == "Patient/millie"
         and c["provision"].get("type") == "deny"
         and any(p["code"] == "ETREAT" for p in c["provision"].get("purpose", []))
     ]

@@ -1,10 +1,16 @@
 """A MESH sandbox per module and a demo carebridge per backend, with the demo GP practice
-(Keynsham Health Centre) reachable by MESH (`carebridge partner add ... --mesh-mailbox`)."""
+(Keynsham Health Centre) reachable by MESH (`carebridge partner add ... --mesh-mailbox`).
+
+`demo` runs MESH rounds only when a test calls them; `mesh_server` is configured as an
+operator would (CAREBRIDGE_MESH_* in its environment), so its own background workers do
+the MESH rounds and the outbox's MESH deliveries."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterator
+from unittest import mock
 
 import pytest
 from mesh_box import GP_MAILBOX, Sandbox
@@ -12,6 +18,7 @@ from mesh_box import GP_MAILBOX, Sandbox
 from carebridge.adapters.mesh import Mesh
 from carebridge.server.partners import add, get
 from tests.conftest import LiveServer, _pg_available, drop_pg_schema, make_url, start_server
+from tests.exchange.exchange_world import FAST
 from tests.transfer.transfer_world import GP
 
 GP_WORKFLOW = "CAREBRIDGE_TRANSFER_NOTIFICATION"
@@ -49,3 +56,29 @@ def gp_mesh(sandbox: Sandbox) -> Iterator[Mesh]:
     m = Mesh(sandbox.config(GP_MAILBOX))
     yield m
     m.close()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def mesh_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sandbox: Sandbox
+) -> Iterator[LiveServer]:
+    """The demo world, as loaded, on a server whose environment points it at the sandbox."""
+    if request.param == "postgresql" and (reason := _pg_available()):
+        pytest.skip(reason)
+    url = make_url(request.param, tmp_path_factory)
+    cfg = sandbox.config()
+    settings = {
+        "CAREBRIDGE_MESH_URL": cfg.url,
+        "CAREBRIDGE_MESH_MAILBOX": cfg.mailbox,
+        "CAREBRIDGE_MESH_PASSWORD": cfg.password,
+        "CAREBRIDGE_MESH_SHARED_KEY": cfg.shared_key,
+        "CAREBRIDGE_MESH_POLL": "0.2",
+    }
+    with mock.patch.dict(os.environ, {**FAST, **settings}):
+        srv, server, thread = start_server(url)
+    yield srv
+    server.should_exit = True
+    thread.join(timeout=15)
+    srv.db.close()
+    if request.param == "postgresql":
+        drop_pg_schema(url)

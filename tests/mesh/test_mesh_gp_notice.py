@@ -21,7 +21,6 @@ from carebridge.mappings.mesh_message import ack_bundle, local_id
 from carebridge.server import mesh_outbound, store
 from carebridge.server.audit import AuditWriter
 from carebridge.server.mesh_round import run_once
-from carebridge.server.mesh_schema import ensure
 from tests.conftest import uid
 from tests.mesh.conftest import GP_WORKFLOW
 from tests.transfer.transfer_world import GP, A, consent, new_person, plan_transfer, resources
@@ -131,7 +130,6 @@ def test_mesh_down_during_a_send_then_back_delivers_once(demo, sandbox, gp_mesh)
     finally:
         sandbox.start()
     assert result["outbound"]["retrying"] >= 1
-    ensure(demo.db)
     lid = local_id(comm_id)
     # Back up: the retry is due later; run the sending step as at that time.
     later = time.time() + 3600
@@ -235,3 +233,24 @@ def test_a_malformed_message_is_quarantined_and_the_next_one_still_taken_even_ch
     # Both were acknowledged, so the next poll finds nothing and nothing loops.
     again = run_once(demo.db, sandbox.config())
     assert again["inbound"]["quarantined"] == 0 and again["inbound"]["stored"] == 0
+
+
+def test_inbound_records_are_validated_like_any_write_and_refused_ones_quarantined(demo, sandbox, gp_mesh):
+    with demo.client(A) as a:
+        person = new_person(a, uid("tess"))
+    invalid = orjson.loads(gp_message(person.ref, "status is not a FHIR code"))
+    invalid["entry"][1]["resource"]["status"] = "finished-ish"
+    stranger = gp_message("Patient/nobody-we-hold", "about someone carebridge does not hold")
+    for body in (orjson.dumps(invalid), stranger, gp_message(person.ref, "a valid note")):
+        gp_mesh.send(CAREBRIDGE_MAILBOX, body, workflow_id=GP_WORKFLOW, local_id=uid(), subject="note")
+    result = run_once(demo.db, sandbox.config())
+    assert (result["inbound"]["quarantined"], result["inbound"]["stored"]) == (2, 1)
+    with demo.db.read() as c:
+        reasons = [r[0] for r in c.all("SELECT reason FROM mesh_quarantine")]
+        stored = [bytes(b[0]) for b in c.all("SELECT body FROM resource WHERE type = 'Communication'")]
+    assert any(r.startswith("Communication 1 is not valid FHIR R4") and "status" in r for r in reasons), (
+        reasons
+    )
+    assert any("Patient/nobody-we-hold, whom carebridge does not hold" in r for r in reasons), reasons
+    assert any(b"a valid note" in b for b in stored)
+    assert not any(b"finished-ish" in b or b"nobody-we-hold" in b for b in stored)
