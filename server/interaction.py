@@ -336,6 +336,10 @@ def delete(
 
     def run(c: Conn) -> Result:
         _visible_for_write(ctx, c, rtype, rid)
+        if rtype == "Task":
+            from carebridge.server.task_lifecycle import check_task_delete
+
+            check_task_delete(c, rid)
         row = store.delete(c, rtype, rid, if_match=if_match)
         from carebridge.server.errors import operation_outcome
 

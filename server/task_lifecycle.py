@@ -198,6 +198,23 @@ def paused_from(c: Conn, task_id: str) -> str | None:
 
 
 # -- the write rule -----------------------------------------------------------------------
+def check_task_delete(c: Conn, rid: str) -> None:
+    """A transfer's Tasks are its record (the person's log, the Provenance point at them):
+    it ends by being cancelled or completed, never by having its Tasks deleted."""
+    current = store.current(c, "Task", rid)
+    if current is None or current.deleted:
+        return
+    kind, _ = _kind(c, current.resource())
+    if kind is not None:
+        what = "a transfer" if kind == lifecycle.PARENT else "a week of a transfer"
+        raise FhirError(
+            409,
+            f"Task/{rid} is {what} and cannot be deleted; the service the person is leaving "
+            "ends a transfer by setting the parent Task's status to cancelled",
+            code="business-rule",
+        )
+
+
 def check_task_write(ctx: Ctx, c: Conn, task: dict) -> None:
     """Run inside every Task write, before it is stored: refuse steps the lifecycle does not
     allow, and carry out what a legal step of a transfer brings with it."""

@@ -369,3 +369,16 @@ def test_calling_the_move_off_ends_the_weeks_the_section_and_the_handover_roles(
     assert set(steps) == {"planned (requested)", "requested -> cancelled"}
     assert steps["requested -> cancelled"]["reason"] == [{"text": "Tess is staying with us"}]
     assert steps["requested -> cancelled"]["agent"][0]["who"] == {"reference": f"Organization/{A}"}
+
+
+def test_a_transfers_tasks_are_not_deleted_it_is_cancelled(live: LiveServer) -> None:
+    with live.client(A) as a:
+        person = new_person(a, uid("tess"))
+        parent, *weeks, section = resources(plan_transfer(a, person))
+        for task in (parent, weeks[0]):
+            r = a.delete(f"/Task/{task['id']}")
+            assert r.status_code == 409, r.text
+            assert "cancelled" in r.json()["issue"][0]["diagnostics"]
+            assert a.get(f"/Task/{task['id']}").status_code == 200
+        assert put_status(a, a, parent["id"], "cancelled").status_code == 200
+        assert a.delete(f"/Task/{parent['id']}").status_code == 409  # its record stays
