@@ -28,6 +28,8 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from carebridge.consent.dates import period_range
 from carebridge.consent.model import PatientFacts
 from carebridge.consent.refs import normalize_ref
@@ -257,10 +259,56 @@ def compile_consent(consent: dict) -> CompiledConsent:
     if prov is None:
         return CompiledConsent(ref, date, None)
     try:
-        root = _compile(prov, "provision")
+        root = _compile_root(prov)
     except _Unreadable as exc:
         return CompiledConsent(ref, date, None, (str(exc),))
     return CompiledConsent(ref, date, root)
+
+
+# Compiled roots shared by Consents whose provisions are the same JSON: people's consents
+# are mostly made from the same few forms, and a bulk export meets thousands of them.
+# `_compile` reads nothing but the provision (paths are relative to it, key order is never
+# consulted) and a Provision is immutable, so an equal provision gets an equal answer.
+_ROOTS_SIZE = 1024
+_roots: OrderedDict[bytes, tuple[object, Provision | str]] = OrderedDict()
+# Anything but plain JSON types (a str subclass, a dataclass, a datetime) raises instead of
+# being encoded, and so is compiled on its own.
+_PLAIN = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
+def _compile_root(prov: object) -> Provision:
+    """``_compile(prov, "provision")``, from `_roots` when an equal provision was compiled."""
+    try:
+        key = orjson.dumps(prov, option=_PLAIN)
+    except TypeError:  # orjson.JSONEncodeError: not plain JSON
+        return _compile(prov, "provision")
+    entry = _roots.get(key)
+    if entry is None:
+        plain = orjson.loads(key)
+        # A tuple, an enum, a UUID or NaN encodes like JSON but never equals what its bytes
+        # decode to: only true JSON is shared.
+        if plain != prov:
+            return _compile(prov, "provision")
+        try:
+            answer: Provision | str = _compile(prov, "provision")
+        except _Unreadable as exc:
+            answer = str(exc)
+        entry = _roots[key] = (plain, answer)
+        while len(_roots) > _ROOTS_SIZE:
+            try:
+                _roots.popitem(last=False)
+            except KeyError:  # emptied by another thread meanwhile
+                break
+    elif entry[0] != prov:
+        return _compile(prov, "provision")
+    if isinstance(entry[1], str):
+        raise _Unreadable(entry[1])
+    return entry[1]
 
 
 def not_applicable(consent: object, patient: str) -> str | None:
@@ -341,6 +389,7 @@ def _remember(facts: PatientFacts, policy: Policy) -> None:
 def clear_policy_cache() -> None:
     global _last
     _cache.clear()
+    _roots.clear()
     _last = (None, None)
 
 

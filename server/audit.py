@@ -15,6 +15,7 @@ import logging
 import queue
 import threading
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from carebridge.consent.model import Requester
@@ -57,77 +58,120 @@ def _agent(requester: Requester) -> list[dict]:
     return agents
 
 
+@dataclass(frozen=True, slots=True)
+class Disclosures:
+    """One patient's disclosures in one request: the facts of its AuditEvent, made into the
+    resource (`resource()`) only when it is stored. A bulk export holds thousands of these
+    until the audit thread writes them; as built dicts (some sixty objects each) they cost
+    the garbage collector more than deciding the resources did."""
+
+    requester: Requester
+    patient: str
+    interaction: str
+    event_id: str
+    stamp: str
+    bases: tuple[str, ...]
+    consents: tuple[str, ...]
+    provisions: tuple[str, ...]
+    break_glass: bool
+    disclosed: tuple[str, ...]  # "Type/id/_history/version", first seen first, no repeats
+    # (system, code, display) subtypes after the interaction (how exchange data left).
+    subtypes: tuple[tuple[str, str, str], ...] = ()
+
+    def resource(self) -> dict:
+        requester = self.requester
+        patient_entity: dict = {
+            "what": {"reference": f"Patient/{self.patient}"},
+            "type": {"system": ENTITY_TYPE, "code": "1", "display": "Person"},
+            "role": {"system": OBJECT_ROLE, "code": "1", "display": "Patient"},
+            "detail": [{"type": "basis", "valueString": ", ".join(self.bases)}],
+        }
+        if self.break_glass:
+            patient_entity["detail"].append(
+                {"type": "break-glass-reason", "valueString": requester.break_glass_reason or ""}
+            )
+        entities = [patient_entity]
+        for ref in self.disclosed:
+            entities.append(
+                {
+                    "what": {"reference": ref},
+                    "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
+                    "role": {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"},
+                }
+            )
+        for cref in self.consents:
+            entity: dict = {
+                "what": {"reference": cref},
+                "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
+                "role": {"system": OBJECT_ROLE, "code": "13", "display": "Security Resource"},
+            }
+            paths = [p for p in self.provisions if p.startswith(cref)]
+            if paths:
+                entity["description"] = "decided by " + ", ".join(paths)
+            entities.append(entity)
+        interaction = self.interaction
+        return {
+            "resourceType": "AuditEvent",
+            "id": self.event_id,
+            "type": {"system": AUDIT_TYPE, "code": "rest", "display": "RESTful Operation"},
+            "subtype": [
+                {"system": INTERACTION_SYSTEM, "code": interaction},
+                *(
+                    {"system": system, "code": code, "display": display}
+                    for system, code, display in self.subtypes
+                ),
+            ],
+            "action": "E" if interaction in ("search-type", "history") else "R",
+            "recorded": self.stamp,
+            "outcome": "0",
+            "purposeOfEvent": [{"coding": [{"system": PURPOSE_OF_USE_SYSTEM, "code": requester.purpose}]}],
+            "agent": _agent(requester),
+            "source": {"observer": {"display": "carebridge"}},
+            "entity": entities,
+        }
+
+
 def events_for(gates: list[Gate], interaction: str) -> list[dict]:
     """The AuditEvents (and break-glass Communications) for one request's disclosures."""
-    out: list[dict] = []
+    return [r.resource() if isinstance(r, Disclosures) else r for r in records_for(gates, interaction)]
+
+
+def records_for(
+    gates: list[Gate], interaction: str, subtypes: tuple[tuple[str, str, str], ...] = ()
+) -> list[Disclosures | dict]:
+    """`events_for` with each AuditEvent still as its `Disclosures` (break-glass notices are
+    built: they are rare); the gates' disclosures are taken."""
+    out: list[Disclosures | dict] = []
     for gate in gates:
         by_patient: dict[str, list] = defaultdict(list)
         for d in gate.disclosed:
             if d.row.type not in NOT_AUDITED and d.row.patient is not None:
                 by_patient[d.row.patient].append(d)
         gate.disclosed = []
+        requester = gate.requester
         for patient, items in by_patient.items():
-            requester = gate.requester
-            stamp = now_instant()
-            consents = sorted({c for d in items for c in d.decision.consents})
-            provisions = sorted({p for d in items for p in d.decision.provisions})
-            bases = sorted({d.decision.basis for d in items})
-            break_glass = any(d.decision.break_glass for d in items)
-            patient_entity: dict = {
-                "what": {"reference": f"Patient/{patient}"},
-                "type": {"system": ENTITY_TYPE, "code": "1", "display": "Person"},
-                "role": {"system": OBJECT_ROLE, "code": "1", "display": "Patient"},
-                "detail": [{"type": "basis", "valueString": ", ".join(bases)}],
-            }
-            if break_glass:
-                patient_entity["detail"].append(
-                    {"type": "break-glass-reason", "valueString": requester.break_glass_reason or ""}
-                )
-            entities = [patient_entity]
-            seen: set[str] = set()
-            for d in items:
-                ref = f"{d.row.type}/{d.row.id}/_history/{d.row.version}"
-                if ref in seen:
-                    continue
-                seen.add(ref)
-                entities.append(
-                    {
-                        "what": {"reference": ref},
-                        "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
-                        "role": {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"},
-                    }
-                )
-            for cref in consents:
-                entity: dict = {
-                    "what": {"reference": cref},
-                    "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
-                    "role": {"system": OBJECT_ROLE, "code": "13", "display": "Security Resource"},
-                }
-                paths = [p for p in provisions if p.startswith(cref)]
-                if paths:
-                    entity["description"] = "decided by " + ", ".join(paths)
-                entities.append(entity)
-            event_id = store.new_id()
-            event = {
-                "resourceType": "AuditEvent",
-                "id": event_id,
-                "type": {"system": AUDIT_TYPE, "code": "rest", "display": "RESTful Operation"},
-                "subtype": [{"system": INTERACTION_SYSTEM, "code": interaction}],
-                "action": "E" if interaction in ("search-type", "history") else "R",
-                "recorded": stamp,
-                "outcome": "0",
-                "purposeOfEvent": [
-                    {"coding": [{"system": PURPOSE_OF_USE_SYSTEM, "code": requester.purpose}]}
-                ],
-                "agent": _agent(requester),
-                "source": {"observer": {"display": "carebridge"}},
-                "entity": entities,
-            }
-            out.append(event)
-            if break_glass:
+            # The few distinct decisions (the engine shares them), not one per resource.
+            decisions = list({id(d.decision): d.decision for d in items}.values())
+            record = Disclosures(
+                requester=requester,
+                patient=patient,
+                interaction=interaction,
+                event_id=store.new_id(),
+                stamp=now_instant(),
+                bases=tuple(sorted({x.basis for x in decisions})),
+                consents=tuple(sorted({c for x in decisions for c in x.consents})),
+                provisions=tuple(sorted({p for x in decisions for p in x.provisions})),
+                break_glass=any(x.break_glass for x in decisions),
+                disclosed=tuple(
+                    dict.fromkeys(f"{d.row.type}/{d.row.id}/_history/{d.row.version}" for d in items)
+                ),
+                subtypes=subtypes,
+            )
+            out.append(record)
+            if record.break_glass:
                 custodian = gate.facts(patient)
                 recipient = custodian.custodian_chain[0] if custodian and custodian.custodian_chain else None
-                out.append(break_glass_notice(requester, patient, recipient, event_id, stamp))
+                out.append(break_glass_notice(requester, patient, recipient, record.event_id, record.stamp))
     return out
 
 
@@ -159,8 +203,10 @@ def break_glass_notice(
 
 
 @dataclass
-class _Job:
-    resources: list[dict]
+class AuditJob:
+    """Records queued for the audit thread, and how their waiter hears they are stored."""
+
+    resources: Sequence[Disclosures | dict]
     done: threading.Event
     error: BaseException | None = None
     loop: asyncio.AbstractEventLoop | None = None
@@ -173,7 +219,7 @@ class AuditWriter:
     def __init__(self, db: Database, *, max_batch: int = 1000) -> None:
         self.db = db
         self.max_batch = max_batch
-        self._queue: queue.Queue[_Job | None] = queue.Queue()
+        self._queue: queue.Queue[AuditJob | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
@@ -203,7 +249,15 @@ class AuditWriter:
             error: BaseException | None = None
             try:
                 with self.db.write() as c:
-                    store.append(c, [r for j in jobs for r in j.resources])
+                    # Each record becomes its resource only as it is stored, and is then gone.
+                    store.append(
+                        c,
+                        (
+                            r.resource() if isinstance(r, Disclosures) else r
+                            for j in jobs
+                            for r in j.resources
+                        ),
+                    )
             except BaseException as exc:  # every waiter must hear of it
                 log.exception("audit batch of %d records could not be stored", count)
                 error = exc
@@ -219,20 +273,33 @@ class AuditWriter:
             return
         self._ensure_thread()
         loop = asyncio.get_running_loop()
-        job = _Job(resources, threading.Event(), loop=loop, future=loop.create_future())
+        job = AuditJob(resources, threading.Event(), loop=loop, future=loop.create_future())
         self._queue.put(job)
         assert job.future is not None
         await job.future
 
     def commit_now(self, resources: list[dict]) -> None:
         """The same, for callers outside the event loop."""
+        self.wait([self.submit(resources)])
+
+    def submit(self, resources: Sequence[Disclosures | dict]) -> AuditJob | None:
+        """Queue these records without waiting, so a long job (export) can go on deciding
+        while they are written; it must `wait` for them before it discloses anything."""
         if not resources:
-            return
+            return None
         self._ensure_thread()
-        job = _Job(resources, threading.Event())
+        job = AuditJob(resources, threading.Event())
         self._queue.put(job)
-        job.done.wait()
-        if job.error is not None:
+        return job
+
+    def wait(self, jobs: list[AuditJob | None]) -> None:
+        """Until every submitted job is stored (503 if any could not be)."""
+        failed = False
+        for job in jobs:
+            if job is not None:
+                job.done.wait()
+                failed = failed or job.error is not None
+        if failed:
             raise unavailable()
 
     def close(self) -> None:

@@ -47,7 +47,8 @@ def _consents(registry: Registry, c: Conn, patient: str, consent_version: int) -
     if hit is not None:
         return hit
     rows = c.all(
-        "SELECT body FROM resource WHERE patient = ? AND type = 'Consent' AND deleted = 0",
+        # In id order, as `_load_consents` reads them: the same Consents, the same policy.
+        "SELECT body FROM resource WHERE patient = ? AND type = 'Consent' AND deleted = 0 ORDER BY id",
         (patient,),
     )
     consents = tuple(orjson.loads(bytes(r[0])) for r in rows)
@@ -55,6 +56,35 @@ def _consents(registry: Registry, c: Conn, patient: str, consent_version: int) -
     if len(_consent_cache) > 20_000:
         _consent_cache.popitem(last=False)
     return consents
+
+
+def _load_consents(registry: Registry, c: Conn, wanted: dict[str, int]) -> dict[str, tuple[dict, ...]]:
+    """The Consents of many (patient, consent version) at once: one query, not one each.
+
+    What was read is not added to the cache: a bulk reader (export) meets each patient
+    once, and filling the cache would only push out what interactive reads reuse."""
+    cache = _consent_caches.setdefault(registry, OrderedDict())
+    out: dict[str, tuple[dict, ...]] = {}
+    missing: list[str] = []
+    for patient, version in wanted.items():
+        hit = cache.get((patient, version)) if version else ()
+        if hit is None:
+            missing.append(patient)
+        else:
+            out[patient] = hit
+    found: dict[str, list[dict]] = {p: [] for p in missing}
+    for start in range(0, len(missing), 500):
+        part = missing[start : start + 500]
+        marks = ",".join("?" * len(part))
+        for patient, body in c.all(
+            f"SELECT patient, body FROM resource WHERE patient IN ({marks}) AND type = 'Consent' "
+            "AND deleted = 0 ORDER BY patient, id",
+            part,
+        ):
+            found[patient].append(orjson.loads(bytes(body)))
+    for patient, consents in found.items():
+        out[patient] = tuple(consents)
+    return out
 
 
 class LazyResource(Mapping):
@@ -76,7 +106,10 @@ class LazyResource(Mapping):
         return self.data[key]
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self.data.get(key, default)
+        data = self._data  # inlined `data`: the engine calls get several times per resource
+        if data is None:
+            data = self._data = orjson.loads(self._body)
+        return data.get(key, default)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.data)
@@ -85,7 +118,7 @@ class LazyResource(Mapping):
         return len(self.data)
 
 
-@dataclass
+@dataclass(slots=True)
 class Disclosed:
     row: Row
     decision: Decision
@@ -102,18 +135,39 @@ class Gate:
     disclosed: list[Disclosed] = field(default_factory=list)
     _facts: dict[str, PatientFacts | None] = field(default_factory=dict)
     _seen: dict[str, bool] = field(default_factory=dict)
+    # (refs, holder's patient, sees whole compartment) whose every reference `_may_see`
+    # has allowed: its answer for each depends on nothing else but `_seen`, so the same
+    # list needs no second look until something seen turns hidden (`_saw`).
+    _clear: set[tuple[str, str | None, bool]] = field(default_factory=set)
 
-    def prime(self, patient: str, managing_org: str | None, consent_version: int) -> None:
+    def prime(
+        self,
+        patient: str,
+        managing_org: str | None,
+        consent_version: int,
+        consents: tuple[dict, ...] | None = None,
+    ) -> None:
         """Facts already fetched with the row, so deciding needs no further query."""
         if patient not in self._facts:
+            if not consent_version:
+                consents = ()
+            elif consents is None:
+                consents = _consents(self.registry, self.conn, patient, consent_version)
             self._facts[patient] = PatientFacts(
                 patient=f"Patient/{patient}",
                 custodian_chain=self.registry.chain(self.conn, managing_org),
-                consents=(
-                    _consents(self.registry, self.conn, patient, consent_version) if consent_version else ()
-                ),
+                consents=consents,
                 consent_version=consent_version,
             )
+
+    def prime_many(self, facts: list[tuple[str, str | None, int]]) -> None:
+        """`prime` for many (patient, managing org, consent version), their Consents
+        read in one query."""
+        consents = _load_consents(
+            self.registry, self.conn, {p: v for p, _, v in facts if p not in self._facts}
+        )
+        for patient, org, version in facts:
+            self.prime(patient, org, version, consents.get(patient))
 
     def facts(self, patient: str | None) -> PatientFacts | None:
         if patient is None:
@@ -143,8 +197,16 @@ class Gate:
         if row.deleted or row.body is None:
             return False
         ok = self.decide(row, LazyResource(row.body)).permit
-        self._seen[row.ref] = ok
+        self._saw(row.ref, ok)
         return ok
+
+    def _saw(self, ref: str, ok: bool) -> None:
+        # A resource seen in another version (export reads as of kick-off, the reference
+        # check reads the current row) can turn from visible to hidden: then no reference
+        # list is known to be clear any more.
+        if not ok and self._clear and self._seen.get(ref):
+            self._clear.clear()
+        self._seen[ref] = ok
 
     def disclose(self, row: Row, *, audit: bool = True) -> bytes | None:
         """The bytes this requester may receive for `row`, or None if it does not exist for them."""
@@ -152,12 +214,19 @@ class Gate:
             return None
         lazy = LazyResource(row.body)
         decision = self.decide(row, lazy)
-        self._seen[row.ref] = decision.permit
+        self._saw(row.ref, decision.permit)
         if not decision.permit:
             return None
         if audit and row.patient is not None:
             self.disclosed.append(Disclosed(row, decision))
-        if row.refs is None or all(self._may_see(ref, row, decision) for ref in row.refs.split()):
+        refs = row.refs
+        if refs is None:
+            return row.body
+        clear = (refs, row.patient, decision.basis in SEES_WHOLE_COMPARTMENT)
+        if clear in self._clear:
+            return row.body
+        if all(self._may_see(ref, row, decision) for ref in refs.split()):
+            self._clear.add(clear)
             return row.body  # the stored bytes, untouched: the common case
         out = redact(lazy.data, lambda ref: self._may_see(ref, row, decision))
         return row.body if out is lazy.data else orjson.dumps(out)

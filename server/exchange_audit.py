@@ -1,7 +1,7 @@
 """AuditEvents for partner exchange, in the person's access log beside reads: what was
 pushed to whom, what was exported, and what partners were asked to delete (recall).
 
-Pushes and exports are ordinary disclosures (`audit.events_for`), marked with how the
+Pushes and exports are ordinary disclosures (`audit.records_for`), marked with how the
 data left; a recall or deletion notice is its own event, naming the partner, the
 resource and why.
 """
@@ -18,7 +18,8 @@ from carebridge.server.audit import (
     OBJECT_ROLE,
     PARTICIPATION,
     PARTNER_ID_SYSTEM,
-    events_for,
+    Disclosures,
+    records_for,
 )
 from carebridge.server.disclosure import Gate
 from carebridge.server.instants import now_instant
@@ -34,14 +35,14 @@ HOW = {
 
 def disclosure_events(gates: list[Gate], interaction: str, how: str) -> list[dict]:
     """`events_for` (one AuditEvent per patient), marked as a push or an export."""
-    events = events_for(gates, interaction)
-    for e in events:
-        if e.get("resourceType") == "AuditEvent":
-            e["subtype"] = [
-                *e.get("subtype", []),
-                {"system": EXCHANGE_SYSTEM, "code": how, "display": HOW[how]},
-            ]
-    return events
+    return [
+        r.resource() if isinstance(r, Disclosures) else r for r in disclosure_records(gates, interaction, how)
+    ]
+
+
+def disclosure_records(gates: list[Gate], interaction: str, how: str) -> list[Disclosures | dict]:
+    """The same, each AuditEvent still as its compact `Disclosures` (for the audit writer)."""
+    return records_for(gates, interaction, ((EXCHANGE_SYSTEM, how, HOW[how]),))
 
 
 def recall_event(

@@ -26,7 +26,7 @@ import orjson
 
 from carebridge.consent.model import Requester
 from carebridge.server import exchange_audit
-from carebridge.server.audit import AuditWriter
+from carebridge.server.audit import AuditJob, AuditWriter
 from carebridge.server.catalog import RESOURCE_TYPES
 from carebridge.server.db import Conn, Database
 from carebridge.server.disclosure import Gate, requester_for
@@ -37,7 +37,7 @@ from carebridge.server.store import COLUMNS, Row, row_from
 log = logging.getLogger("carebridge.export")
 
 PATIENT_BATCH = 500
-AUDIT_BATCH = 500
+AUDIT_AHEAD = 1  # batches whose AuditEvents may still be being written while the next is decided
 STALE_AFTER = 60.0  # a running job whose heartbeat is older than this has died
 KEEP_FOR = 24 * 3600.0  # finished jobs and their files are removed after this
 _running = threading.BoundedSemaphore(2)  # jobs in flight per process
@@ -224,7 +224,9 @@ def _export(db: Database, audit: AuditWriter, job: Job, files: _Files) -> int:
         raise RuntimeError(f"partner {job.partner} is no longer registered")
     personal = [t for t in job.types if t in PERSONAL_TYPES]
     exported = 0
-    events: list[dict] = []
+    # Each batch's AuditEvents are written by the audit thread while the next batch is
+    # decided; all of them are waited for below, before the job can say it is complete.
+    pending: list[AuditJob | None] = []
     beat = time.time()
     after = ""
     while personal:
@@ -242,21 +244,25 @@ def _export(db: Database, audit: AuditWriter, job: Job, files: _Files) -> int:
             # A gate per batch: what it remembers stays bounded by the batch.
             gate = Gate(c, registry, requester)
             marks = ",".join("?" * len(patients))
-            for patient, org, version in c.all(
-                "SELECT patient, managing_org, consent_version FROM patient_facts "
-                f"WHERE patient IN ({marks})",
-                patients,
-            ):
-                gate.prime(patient, org, int(version))
+            gate.prime_many(
+                [
+                    (patient, org, int(version))
+                    for patient, org, version in c.all(
+                        "SELECT patient, managing_org, consent_version FROM patient_facts "
+                        f"WHERE patient IN ({marks})",
+                        patients,
+                    )
+                ]
+            )
             for row in _patient_rows(c, job, patients, personal):
                 body = gate.disclose(row)
                 if body is not None:
                     files.write(row.type, body)
                     exported += 1
-            events += exchange_audit.disclosure_events([gate], "operation", "export")
-        if len(events) >= AUDIT_BATCH:
-            audit.commit_now(events)
-            events = []
+            events = exchange_audit.disclosure_records([gate], "operation", "export")
+        pending.append(audit.submit(events))
+        if len(pending) > AUDIT_AHEAD:  # bounded: a slow audit store slows the export down
+            audit.wait([pending.pop(0)])
         if time.time() - beat > 2:
             beat = _heartbeat(db, job, f"{exported} resources so far")
     if job.level == "system":
@@ -268,7 +274,7 @@ def _export(db: Database, audit: AuditWriter, job: Job, files: _Files) -> int:
                     if body is not None:
                         files.write(row.type, body)
                         exported += 1
-    audit.commit_now(events)  # every disclosure is audited before the files can be fetched
+    audit.wait(pending)  # every disclosure is audited before the files can be fetched
     with db.read() as c:
         t = c.one("SELECT state FROM export_job WHERE id = ?", (job.id,))
     if t is None or t[0] != "running":

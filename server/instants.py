@@ -27,6 +27,7 @@ def _tz(text: str | None) -> timedelta:
     return sign * timedelta(hours=int(text[1:3]), minutes=int(text[4:6]))
 
 
+@lru_cache(maxsize=8192)  # pure, and a batch of writes indexes the same stamp many times
 def date_range(text: str) -> tuple[str, str] | None:
     """(low, high) inclusive UTC bounds of a FHIR date/dateTime/instant, or None if invalid."""
     m = _DATE.match(text.strip())

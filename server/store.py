@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import orjson
@@ -303,13 +304,12 @@ def rebuild_org_closure(c: Conn) -> None:
     c.run("UPDATE generation SET value = value + 1 WHERE name = 'org'")
 
 
-def append(c: Conn, resources: list[dict]) -> list[Row]:
+def append(c: Conn, resources: Iterable[dict]) -> list[Row]:
     """Store brand-new resources (server-made ids, version 1) in bulk: audit records and
     notices written many at a time, where the per-resource checks of `put` buy nothing."""
     stamp = now_instant()
     rows: list[Row] = []
     index: dict[str, list[tuple]] = {"token": [], "string": [], "date": [], "ref": []}
-    current_rows = []
     for resource in resources:
         rtype, rid = resource["resourceType"], resource["id"]
         resource = {
@@ -319,16 +319,50 @@ def append(c: Conn, resources: list[dict]) -> list[Row]:
         patient = compartment_patient(c, resource)
         refs = " ".join(sorted(references(resource))) or None
         body = orjson.dumps(resource)
-        seq = _history(c, rtype, rid, 1, False, stamp, "POST", patient, refs, body)
-        current_rows.append((rtype, rid, 1, stamp, patient, refs, body, seq))
         for kind, values in index_rows(RESOURCE_TYPES[rtype], resource).items():
             index[kind].extend((rtype, rid, *v) for v in values)
         rows.append(Row(rtype, rid, 1, False, stamp, patient, refs, body))
         if rtype in ("Patient", "Consent", "Organization"):
             _after_write(c, resource, patient)
-    c.many(f"INSERT INTO resource ({COLUMNS}, seq) VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?)", current_rows)
-    c.many("INSERT INTO idx_token (type, id, param, system, code) VALUES (?, ?, ?, ?, ?)", index["token"])
-    c.many("INSERT INTO idx_string (type, id, param, value) VALUES (?, ?, ?, ?)", index["string"])
-    c.many("INSERT INTO idx_date (type, id, param, low, high) VALUES (?, ?, ?, ?, ?)", index["date"])
-    c.many("INSERT INTO idx_ref (type, id, param, target) VALUES (?, ?, ?, ?)", index["ref"])
+    _insert_all(
+        c,
+        "INSERT INTO history (type, id, version, deleted, last_updated, method, patient, refs, body)",
+        [(r.type, r.id, 1, 0, stamp, "POST", r.patient, r.refs, r.body) for r in rows],
+    )
+    # The current rows are copied from those history rows inside the database, so each
+    # gets its seq without a round trip (or a returned row) per resource.
+    by_type: dict[str, list[str]] = {}
+    for r in rows:
+        by_type.setdefault(r.type, []).append(r.id)
+    for rtype, ids in by_type.items():
+        for start in range(0, len(ids), _PARAMS_PER_INSERT):
+            part = ids[start : start + _PARAMS_PER_INSERT]
+            c.run(
+                f"INSERT INTO resource ({COLUMNS}, seq) SELECT {COLUMNS}, seq FROM history "
+                f"WHERE type = ? AND version = 1 AND id IN ({', '.join('?' * len(part))})",
+                [rtype, *part],
+            )
+    _insert_all(c, "INSERT INTO idx_token (type, id, param, system, code)", index["token"])
+    _insert_all(c, "INSERT INTO idx_string (type, id, param, value)", index["string"])
+    _insert_all(c, "INSERT INTO idx_date (type, id, param, low, high)", index["date"])
+    _insert_all(c, "INSERT INTO idx_ref (type, id, param, target)", index["ref"])
     return rows
+
+
+# Parameters per INSERT of many rows: well inside SQLite's 32,766 and PostgreSQL's 65,535.
+_PARAMS_PER_INSERT = 4000
+
+
+def _insert_all(c: Conn, head: str, rows: list[tuple]) -> None:
+    """`head` ("INSERT INTO t (a, b)") with every row, many rows per statement. A statement
+    per row (executemany) hands the GIL over and back for each row, and taking it back
+    can wait a whole switch interval (5 ms) while another thread is busy in Python, as an
+    export deciding the next batch is while its audit is written."""
+    if not rows:
+        return
+    width = len(rows[0])
+    one = "(" + ", ".join("?" * width) + ")"
+    per = max(1, _PARAMS_PER_INSERT // width)
+    for start in range(0, len(rows), per):
+        part = rows[start : start + per]
+        c.run(f"{head} VALUES {', '.join([one] * len(part))}", [v for r in part for v in r])
