@@ -31,4 +31,3 @@ def mesh_schema(dialect: str) -> list[str]:
             message_id TEXT PRIMARY KEY, sender TEXT, workflow TEXT, outcome TEXT NOT NULL,
             received {real} NOT NULL)""",
     ]
-
