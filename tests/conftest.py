@@ -13,7 +13,9 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from unittest import mock
 
 import httpx
 import pytest
@@ -143,19 +145,33 @@ def start_server(url: str, *, demo: bool = True) -> tuple[LiveServer, uvicorn.Se
     return live, server, thread
 
 
+@contextmanager
+def own_server(
+    backend: str, tmp_path_factory: pytest.TempPathFactory, env: dict[str, str] | None = None
+) -> Iterator[LiveServer]:
+    """A demo-world server of its own on `backend` (skipped, saying why, where PostgreSQL does
+    not answer), stopped and its database dropped afterwards. `env`: settings the app reads
+    when it starts."""
+    if backend == "postgresql" and (reason := _pg_available()):
+        pytest.skip(reason)
+    url = make_url(backend, tmp_path_factory)
+    with mock.patch.dict(os.environ, env or {}):
+        srv, server, thread = start_server(url)
+    try:
+        yield srv
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        srv.db.close()
+        if backend == "postgresql":
+            drop_pg_schema(url)
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One demo server per backend for the whole session (tests use fresh ids when they write)."""
-    if request.param == "postgresql" and (reason := _pg_available()):
-        pytest.skip(reason)
-    url = make_url(request.param, tmp_path_factory)
-    srv, server, thread = start_server(url)
-    yield srv
-    server.should_exit = True
-    thread.join(timeout=10)
-    srv.db.close()
-    if request.param == "postgresql":
-        drop_pg_schema(url)
+    with own_server(request.param, tmp_path_factory) as srv:
+        yield srv
 
 
 def uid(prefix: str = "t") -> str:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import LiveServer, _pg_available, drop_pg_schema, make_url, start_server
+from tests.conftest import LiveServer, own_server
 
 VOLUNTARY = "bath-mind"
 GP = "keynsham-gp"
@@ -22,16 +22,8 @@ CUSTODIAN = "awp-bath-cmht"
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    if request.param == "postgresql" and (reason := _pg_available()):
-        pytest.skip(reason)
-    url = make_url(request.param, tmp_path_factory)
-    srv, server, thread = start_server(url)
-    yield srv
-    server.should_exit = True
-    thread.join(timeout=10)
-    srv.db.close()
-    if request.param == "postgresql":
-        drop_pg_schema(url)
+    with own_server(request.param, tmp_path_factory) as srv:
+        yield srv
 
 
 def ids(bundle: dict) -> set[str]:

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from carebridge.mappings.plan_codes import PROFILES, RECORD_SYSTEM
 from carebridge.mappings.vocabulary import SECTION_SYSTEM
 from carebridge.server.cli import app
-from tests.conftest import LiveServer, _pg_available, drop_pg_schema, make_url, start_server
+from tests.conftest import LiveServer, own_server
 
 CUSTODIAN = "awp-bath-cmht"
 VOLUNTARY = "bath-mind"
@@ -25,16 +25,8 @@ VOLUNTARY = "bath-mind"
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    if request.param == "postgresql" and (reason := _pg_available()):
-        pytest.skip(reason)
-    url = make_url(request.param, tmp_path_factory)
-    srv, server, thread = start_server(url)
-    yield srv
-    server.should_exit = True
-    thread.join(timeout=10)
-    srv.db.close()
-    if request.param == "postgresql":
-        drop_pg_schema(url)
+    with own_server(request.param, tmp_path_factory) as srv:
+        yield srv
 
 
 def cli(live: LiveServer, partner: str, *args: str) -> tuple[int, str]:

@@ -1,5 +1,5 @@
-"""A MESH sandbox per module and a demo carebridge per backend, with the demo GP practice
-(Keynsham Health Centre) reachable by MESH (`carebridge partner add ... --mesh-mailbox`).
+"""A MESH sandbox per module and a demo carebridge per backend; the demo GP practice
+(Keynsham Health Centre) is registered with one of the sandbox's mailboxes.
 
 `demo` runs MESH rounds only when a test calls them; `mesh_server` is configured as an
 operator would (CAREBRIDGE_MESH_* in its environment), so its own background workers do
@@ -7,21 +7,17 @@ the MESH rounds and the outbox's MESH deliveries."""
 
 from __future__ import annotations
 
-import dataclasses
-import os
 from collections.abc import Iterator
-from unittest import mock
 
 import pytest
 from mesh_box import GP_MAILBOX, Sandbox
 
-from carebridge.adapters.mesh import Mesh
-from carebridge.server.partners import add, get
-from tests.conftest import LiveServer, _pg_available, drop_pg_schema, make_url, start_server
+from carebridge.adapters.mesh import DEFAULT_WORKFLOW, Mesh
+from carebridge.mappings.demo_world import GP_MESH_MAILBOX
+from tests.conftest import LiveServer, own_server
 from tests.exchange.exchange_world import FAST
-from tests.transfer.transfer_world import GP
 
-GP_WORKFLOW = "CAREBRIDGE_TRANSFER_NOTIFICATION"
+GP_WORKFLOW = DEFAULT_WORKFLOW  # the demo GP practice's workflow
 
 
 @pytest.fixture(scope="module")
@@ -34,20 +30,9 @@ def sandbox() -> Iterator[Sandbox]:
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    if request.param == "postgresql" and (reason := _pg_available()):
-        pytest.skip(reason)
-    url = make_url(request.param, tmp_path_factory)
-    srv, server, thread = start_server(url)
-    with srv.db.read() as c:
-        gp = get(c, GP)
-    assert gp is not None
-    add(srv.db, dataclasses.replace(gp, mesh_mailbox=GP_MAILBOX, mesh_workflow=GP_WORKFLOW), replace=True)
-    yield srv
-    server.should_exit = True
-    thread.join(timeout=10)
-    srv.db.close()
-    if request.param == "postgresql":
-        drop_pg_schema(url)
+    assert GP_MESH_MAILBOX == GP_MAILBOX  # the demo GP practice's mailbox is the sandbox's
+    with own_server(request.param, tmp_path_factory) as srv:
+        yield srv
 
 
 @pytest.fixture
@@ -63,9 +48,6 @@ def mesh_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, sandbox: Sandbox
 ) -> Iterator[LiveServer]:
     """The demo world, as loaded, on a server whose environment points it at the sandbox."""
-    if request.param == "postgresql" and (reason := _pg_available()):
-        pytest.skip(reason)
-    url = make_url(request.param, tmp_path_factory)
     cfg = sandbox.config()
     settings = {
         "CAREBRIDGE_MESH_URL": cfg.url,
@@ -74,11 +56,5 @@ def mesh_server(
         "CAREBRIDGE_MESH_SHARED_KEY": cfg.shared_key,
         "CAREBRIDGE_MESH_POLL": "0.2",
     }
-    with mock.patch.dict(os.environ, {**FAST, **settings}):
-        srv, server, thread = start_server(url)
-    yield srv
-    server.should_exit = True
-    thread.join(timeout=15)
-    srv.db.close()
-    if request.param == "postgresql":
-        drop_pg_schema(url)
+    with own_server(request.param, tmp_path_factory, {**FAST, **settings}) as srv:
+        yield srv

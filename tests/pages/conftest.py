@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LiveServer, start_server
+from tests.conftest import LiveServer, own_server
 
 HERE = Path(__file__).parent
 AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
@@ -31,12 +31,8 @@ def browser_missing() -> str | None:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('pages') / 'carebridge.db'}"
-    live, server, thread = start_server(url)
-    yield live
-    server.should_exit = True
-    thread.join(timeout=10)
-    live.db.close()
+    with own_server("sqlite", tmp_path_factory) as live:
+        yield live
 
 
 @pytest.fixture(scope="module")

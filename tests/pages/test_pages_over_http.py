@@ -12,21 +12,13 @@ import httpx
 import pytest
 from html_forms import main_form
 
-from tests.conftest import LiveServer, _pg_available, drop_pg_schema, make_url, start_server
+from tests.conftest import LiveServer, own_server
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    if request.param == "postgresql" and (reason := _pg_available()):
-        pytest.skip(reason)
-    url = make_url(request.param, tmp_path_factory)
-    live, server, thread = start_server(url)
-    yield live
-    server.should_exit = True
-    thread.join(timeout=10)
-    live.db.close()
-    if request.param == "postgresql":
-        drop_pg_schema(url)
+    with own_server(request.param, tmp_path_factory) as live:
+        yield live
 
 
 @contextmanager

@@ -7,20 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import LiveServer, _pg_available, drop_pg_schema, make_url, start_server
+from tests.conftest import LiveServer, own_server
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def own_demo(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    if request.param == "postgresql" and (reason := _pg_available()):
-        pytest.skip(reason)
-    url = make_url(request.param, tmp_path_factory)
-    srv, server, thread = start_server(url)
-    yield srv
-    server.should_exit = True
-    thread.join(timeout=10)
-    srv.db.close()
-    if request.param == "postgresql":
-        drop_pg_schema(url)
+    with own_server(request.param, tmp_path_factory) as srv:
+        yield srv
