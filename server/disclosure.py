@@ -46,12 +46,7 @@ def _consents(registry: Registry, c: Conn, patient: str, consent_version: int) -
     hit = _consent_cache.get(key)
     if hit is not None:
         return hit
-    rows = c.all(
-        # In id order, as `_load_consents` reads them: the same Consents, the same policy.
-        "SELECT body FROM resource WHERE patient = ? AND type = 'Consent' AND deleted = 0 ORDER BY id",
-        (patient,),
-    )
-    consents = tuple(orjson.loads(bytes(r[0])) for r in rows)
+    consents = _load_consents(registry, c, {patient: consent_version})[patient]
     _consent_cache[key] = consents
     if len(_consent_cache) > 20_000:
         _consent_cache.popitem(last=False)
