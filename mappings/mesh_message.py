@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from .vocabulary import CANONICAL_BASE, MESSAGE_EVENT_SYSTEM, MESSAGE_EVENTS
+from .vocabulary import CANONICAL_BASE, GP_TRANSFER_NOTICE, MESSAGE_EVENT_SYSTEM, MESSAGE_EVENTS
 
 SUMMARY_TYPE = {"system": "http://loinc.org", "code": "18761-7", "display": "Transfer summary note"}
 ACK_CODES = {"ok", "transient-error", "fatal-error"}
@@ -64,7 +64,7 @@ def notification_bundle(
     header: dict = {
         "resourceType": "MessageHeader",
         "id": message_id,
-        "eventCoding": _event("transfer-gp-notification"),
+        "eventCoding": _event(GP_TRANSFER_NOTICE),
         "destination": [{"endpoint": destination_endpoint, "receiver": {"reference": receiver}}],
         "source": {"name": "carebridge", "endpoint": source_endpoint},
         "focus": focus,

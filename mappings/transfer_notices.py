@@ -13,7 +13,13 @@ from collections.abc import Sequence
 from datetime import date
 
 from .handover import OWNER_A, Service, WeekPlan, day_in_words
-from .vocabulary import COMMUNICATION_CATEGORY_SYSTEM, SECTION_SYSTEM, SECTIONS, TRANSFER_NOTICES
+from .vocabulary import (
+    COMMUNICATION_CATEGORY_SYSTEM,
+    GP_TRANSFER_NOTICE,
+    SECTION_SYSTEM,
+    SECTIONS,
+    TRANSFER_NOTICES,
+)
 
 
 def transfer_notice(
@@ -49,6 +55,18 @@ def transfer_notice(
     if sender:
         comm["sender"] = {"reference": sender}
     return comm
+
+
+def is_gp_notice(comm: dict) -> bool:
+    """Whether a stored Communication is a GP transfer notice (as `transfer_notice` builds)."""
+    return any(
+        isinstance(coding, dict)
+        and coding.get("system") == COMMUNICATION_CATEGORY_SYSTEM
+        and coding.get("code") == GP_TRANSFER_NOTICE
+        for cat in comm.get("category") or []
+        if isinstance(cat, dict)
+        for coding in cat.get("coding") or []
+    )
 
 
 def gp_notice_text(person: str, plan: Sequence[WeekPlan], a: Service, b: Service) -> str:

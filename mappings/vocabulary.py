@@ -101,15 +101,17 @@ TRANSFER_OUTPUTS: dict[str, str] = {
 TASK_STATUS_SYSTEM = "http://hl7.org/fhir/task-status"
 # Messages carebridge stores for partners to pick up (break-glass notices, transfers).
 COMMUNICATION_CATEGORY_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/communication-category"
+# The GP's transfer notice: its Communication category and the event of its MESH message.
+GP_TRANSFER_NOTICE = "transfer-gp-notification"
 TRANSFER_NOTICES: dict[str, str] = {
-    "transfer-gp-notification": "The GP is told about a transfer of care",
+    GP_TRANSFER_NOTICE: "The GP is told about a transfer of care",
     "transfer-paused": "A transfer of care is paused",
     "transfer-resumed": "A transfer of care starts again",
 }
 # Events of the FHIR messages carebridge exchanges by MESH (MessageHeader.eventCoding).
 MESSAGE_EVENT_SYSTEM = f"{CANONICAL_BASE}/CodeSystem/message-event"
 MESSAGE_EVENTS: dict[str, str] = {
-    "transfer-gp-notification": "A GP practice is told about a transfer of care",
+    GP_TRANSFER_NOTICE: "A GP practice is told about a transfer of care",
     "transfer-gp-notification-ack": "The GP practice has received the transfer notice",
     "communication": "A message from a partner",
     "shared-record-update": "A record the person shares with the partner, as it is now",

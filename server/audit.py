@@ -131,9 +131,14 @@ class Disclosures:
         }
 
 
-def events_for(gates: list[Gate], interaction: str) -> list[dict]:
-    """The AuditEvents (and break-glass Communications) for one request's disclosures."""
-    return [r.resource() if isinstance(r, Disclosures) else r for r in records_for(gates, interaction)]
+def events_for(
+    gates: list[Gate], interaction: str, subtypes: tuple[tuple[str, str, str], ...] = ()
+) -> list[dict]:
+    """The AuditEvents (and break-glass Communications) for one request's disclosures;
+    `subtypes` (system, code, display) say how the data left, after the interaction."""
+    return [
+        r.resource() if isinstance(r, Disclosures) else r for r in records_for(gates, interaction, subtypes)
+    ]
 
 
 def records_for(

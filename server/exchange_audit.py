@@ -19,6 +19,7 @@ from carebridge.server.audit import (
     PARTICIPATION,
     PARTNER_ID_SYSTEM,
     Disclosures,
+    events_for,
     records_for,
 )
 from carebridge.server.disclosure import Gate
@@ -35,14 +36,16 @@ HOW = {
 
 def disclosure_events(gates: list[Gate], interaction: str, how: str) -> list[dict]:
     """`events_for` (one AuditEvent per patient), marked as a push or an export."""
-    return [
-        r.resource() if isinstance(r, Disclosures) else r for r in disclosure_records(gates, interaction, how)
-    ]
+    return events_for(gates, interaction, _how(how))
 
 
 def disclosure_records(gates: list[Gate], interaction: str, how: str) -> list[Disclosures | dict]:
     """The same, each AuditEvent still as its compact `Disclosures` (for the audit writer)."""
-    return records_for(gates, interaction, ((EXCHANGE_SYSTEM, how, HOW[how]),))
+    return records_for(gates, interaction, _how(how))
+
+
+def _how(how: str) -> tuple[tuple[str, str, str], ...]:
+    return ((EXCHANGE_SYSTEM, how, HOW[how]),)
 
 
 def recall_event(

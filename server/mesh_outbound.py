@@ -16,19 +16,20 @@ import orjson
 
 from carebridge.adapters.mesh import Mesh, MeshError
 from carebridge.mappings.mesh_message import notification_bundle
-from carebridge.mappings.vocabulary import MESSAGE_EVENT_SYSTEM
+from carebridge.mappings.vocabulary import GP_TRANSFER_NOTICE, MESSAGE_EVENT_SYSTEM
 from carebridge.server import store
 from carebridge.server.audit import AuditWriter, events_for
 from carebridge.server.db import Conn, Database
 from carebridge.server.delivery_policy import DeliveryConfig, backoff
 from carebridge.server.disclosure import Gate, requester_for
 from carebridge.server.instants import now_instant
-from carebridge.server.mesh_queue import GP_NOTICE
 from carebridge.server.partners import Registry
 from carebridge.server.transfer_consent import organization_name, verdict
 
 log = logging.getLogger("carebridge.mesh")
 MAX_ATTEMPTS = 12
+# How the notice left, in its AuditEvent's subtype (after the interaction).
+SENT_BY_MESH = ((MESSAGE_EVENT_SYSTEM, GP_TRANSFER_NOTICE, "sent by NHS MESH"),)
 
 
 @dataclass
@@ -98,13 +99,7 @@ def _send_one(
             receiver=f"Organization/{partner}",
             timestamp=now_instant(),
         )
-        events = events_for([gate], "create")
-    for e in events:
-        if e.get("resourceType") == "AuditEvent":
-            e["subtype"] = [
-                *e.get("subtype", []),
-                {"system": MESSAGE_EVENT_SYSTEM, "code": GP_NOTICE, "display": "sent by NHS MESH"},
-            ]
+        events = events_for([gate], "create", SENT_BY_MESH)
     # Counted before the call: if we die mid-send, the next attempt checks MESH first.
     with db.write() as c:
         c.run("UPDATE mesh_message SET attempts = attempts + 1 WHERE local_id = ?", (lid,))

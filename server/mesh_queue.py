@@ -12,28 +12,16 @@ import time
 
 from carebridge.adapters.mesh import DEFAULT_WORKFLOW
 from carebridge.mappings.mesh_message import local_id
-from carebridge.mappings.vocabulary import COMMUNICATION_CATEGORY_SYSTEM
+from carebridge.mappings.transfer_notices import is_gp_notice
 from carebridge.server.db import Conn
 
-GP_NOTICE = "transfer-gp-notification"
 EXPIRY_HOURS = float(os.environ.get("CAREBRIDGE_MESH_EXPIRY_HOURS", "120"))  # MESH keeps 5 days
 
 
-def is_gp_notice(comm: dict) -> bool:
-    return any(
-        isinstance(coding, dict)
-        and coding.get("system") == COMMUNICATION_CATEGORY_SYSTEM
-        and coding.get("code") == GP_NOTICE
-        for cat in comm.get("category") or []
-        if isinstance(cat, dict)
-        for coding in cat.get("coding") or []
-    )
-
-
-def notice_written(c: Conn, rid: str, patient: str | None, comm: dict) -> bool:
-    """Queue one MESH message for this notice if its GP has a mailbox; True if queued."""
+def notice_written(c: Conn, rid: str, patient: str | None, comm: dict) -> None:
+    """Queue one MESH message for this notice if its GP has a mailbox."""
     if not is_gp_notice(comm):
-        return False
+        return
     task = next((a["reference"] for a in comm.get("about") or [] if "reference" in a), None)
     for recipient in comm.get("recipient") or []:
         ref = (recipient or {}).get("reference", "")
@@ -65,5 +53,4 @@ def notice_written(c: Conn, rid: str, patient: str | None, comm: dict) -> bool:
                 at,
             ),
         )
-        return True  # one notice, one message
-    return False
+        return  # one notice, one message

@@ -50,12 +50,6 @@ class Partner:
     push_by: str | None = None
 
     @property
-    def push_transport(self) -> str | None:
-        if self.push_by == "mesh":
-            return "mesh"
-        return "http" if self.fhir_base else None
-
-    @property
     def organization(self) -> str | None:
         return None if self.kind == "person" else f"Organization/{self.id}"
 

@@ -46,6 +46,7 @@ from carebridge.mappings.transfer_notices import (
 )
 from carebridge.mappings.vocabulary import (
     CANONICAL_BASE,
+    GP_TRANSFER_NOTICE,
     SECTION_SYSTEM,
     SECTIONS,
     TRANSFER_OUTPUT_SYSTEM,
@@ -414,7 +415,7 @@ def _gp_outputs(
     full = _full_name(patient) or given
     notice = transfer_notice(
         notice_id=store.new_id(),
-        code="transfer-gp-notification",
+        code=GP_TRANSFER_NOTICE,
         patient=f"Patient/{patient['id']}",
         parent_task=f"Task/{built.parent['id']}",
         sender=a.organization,
