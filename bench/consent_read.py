@@ -24,7 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from read import LUA, run_wrk, serve, wait_up  # noqa: E402
+from read import LUA, run_wrk, serve_app, serve_carebridge, wait_up  # noqa: E402
 from seed_store import SECTIONS, populate, populate_crowded_patient  # noqa: E402
 
 SEARCH_LUA = """
@@ -54,59 +54,10 @@ def main() -> None:
     env = {**os.environ, "CAREBRIDGE_DATABASE": url}
     rows = []
     for workers in args.workers:
-        common = [
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--no-access-log",
-        ]
         procs = [
-            serve(
-                [
-                    "carebridge",
-                    "serve",
-                    "--port",
-                    str(args.port),
-                    "--workers",
-                    str(workers),
-                    "--database",
-                    url,
-                ],
-                env,
-            ),
-            serve(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "unenforced_app:app",
-                    "--app-dir",
-                    str(HERE),
-                    "--port",
-                    str(args.port + 1),
-                    *common,
-                ],
-                env,
-            ),
-            serve(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "fixed_app:app",
-                    "--app-dir",
-                    str(HERE),
-                    "--port",
-                    str(args.port + 2),
-                    *common,
-                ],
-                env,
-            ),
+            serve_carebridge(args.port, url, env, workers),
+            serve_app("unenforced_app", args.port + 1, env, workers),
+            serve_app("fixed_app", args.port + 2, env, workers),
         ]
         try:
             wait_up(f"http://127.0.0.1:{args.port}/fhir/metadata")

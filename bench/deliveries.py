@@ -31,7 +31,7 @@ import httpx
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from read import wait_up  # noqa: E402
+from read import serve_app, serve_carebridge, wait_up  # noqa: E402
 from seed_store import ALLIANCE, SECTIONS, TRUST, VOLUNTARY, care_plan, consent, nhs_number  # noqa: E402
 
 from carebridge.mappings.vocabulary import NHS_NUMBER_SYSTEM  # noqa: E402
@@ -110,29 +110,7 @@ def main() -> None:
     partner = f"http://127.0.0.1:{args.port + 1}"
     procs: list[subprocess.Popen] = []
     try:
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "partner_app:app",
-                    "--app-dir",
-                    str(HERE),
-                    "--port",
-                    str(args.port + 1),
-                    "--log-level",
-                    "warning",
-                    "--no-access-log",
-                    "--loop",
-                    "uvloop",
-                    "--http",
-                    "httptools",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
+        procs.append(serve_app("partner_app", args.port + 1, dict(os.environ)))
         db = Database(url)
         seed(db, args.resources, f"{partner}/fhir")
         total = args.resources * args.versions
@@ -146,25 +124,7 @@ def main() -> None:
         )
         wait_up(f"{partner}/stats")
         env = {**os.environ, "CAREBRIDGE_DATABASE": url}
-        procs.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    "from carebridge.server.cli import main; main()",
-                    "serve",
-                    "--port",
-                    str(args.port),
-                    "--database",
-                    url,
-                    "--workers",
-                    str(args.workers),
-                ],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-        )
+        procs.append(serve_carebridge(args.port, url, env, args.workers))
         deadline = time.time() + 600
         while len(got := arrivals(partner)) < total and time.time() < deadline:
             time.sleep(0.5)

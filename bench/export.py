@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ import httpx
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from read import wait_up  # noqa: E402
+from read import serve_carebridge, wait_up  # noqa: E402
 from seed_store import populate  # noqa: E402
 
 ASYNC = {"Prefer": "respond-async", "Accept": "application/fhir+json"}
@@ -80,21 +79,7 @@ def main() -> None:
         f"({considered} resources) ready in {time.time() - t0:.1f}s"
     )
     env = {**os.environ, "CAREBRIDGE_DATABASE": url, "CAREBRIDGE_EXPORT_DIR": str(tmp / "exports")}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from carebridge.server.cli import main; main()",
-            "serve",
-            "--port",
-            str(args.port),
-            "--database",
-            url,
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    server = serve_carebridge(args.port, url, env)
     base = f"http://127.0.0.1:{args.port}/fhir"
     try:
         wait_up(f"{base}/metadata")

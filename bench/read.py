@@ -72,8 +72,36 @@ def run_wrk(url: str, seconds: int, connections: int, script: str | None = None)
     return {"rps": rps, "p50": pct("50"), "p99": pct("99"), "errors": int(non2xx.group(1)) if non2xx else 0}
 
 
+# The same HTTP server settings for the bench's own apps as carebridge serves with.
+UVICORN_FLAGS = ["--log-level", "warning", "--loop", "uvloop", "--http", "httptools", "--no-access-log"]
+
+
 def serve(cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def serve_carebridge(port: int, url: str, env: dict[str, str], workers: int = 1) -> subprocess.Popen:
+    """`carebridge serve`, run by this interpreter."""
+    cli = "from carebridge.server.cli import main; main()"
+    cmd = [
+        sys.executable,
+        "-c",
+        cli,
+        "serve",
+        "--port",
+        str(port),
+        "--database",
+        url,
+        "--workers",
+        str(workers),
+    ]
+    return serve(cmd, env)
+
+
+def serve_app(module: str, port: int, env: dict[str, str], workers: int = 1) -> subprocess.Popen:
+    """One of the bench's own ASGI apps (`bench/MODULE.py`, attribute `app`) under uvicorn."""
+    cmd = [sys.executable, "-m", "uvicorn", f"{module}:app", "--app-dir", str(HERE), "--port", str(port)]
+    return serve([*cmd, "--workers", str(workers), *UVICORN_FLAGS], env)
 
 
 def main() -> None:
@@ -99,32 +127,8 @@ def main() -> None:
     env = {**os.environ, "CAREBRIDGE_DATABASE": url}
     results = []
     for workers in args.workers:
-        fixed = serve(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "fixed_app:app",
-                "--app-dir",
-                str(HERE),
-                "--port",
-                str(args.port + 1),
-                "--workers",
-                str(workers),
-                "--log-level",
-                "warning",
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-            ],
-            env,
-        )
-        server = serve(
-            ["carebridge", "serve", "--port", str(args.port), "--workers", str(workers), "--database", url],
-            env,
-        )
+        fixed = serve_app("fixed_app", args.port + 1, env, workers)
+        server = serve_carebridge(args.port, url, env, workers)
         try:
             wait_up(f"http://127.0.0.1:{args.port + 1}/fixed")
             wait_up(f"http://127.0.0.1:{args.port}/fhir/metadata")
